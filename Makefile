@@ -1,0 +1,30 @@
+# The two commands of the Quick start: `make demo` and `make test`. Both create .venv when missing.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.yolocls-installed
+
+.PHONY: setup demo test lint bench-prepare docker-test clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	@bash scripts/demo.sh
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check yolocls tests bench
+
+docker-test:
+	@bash scripts/docker-test.sh
+
+clean:
+	rm -rf runs/* datasets/sample-prepared .pytest_cache

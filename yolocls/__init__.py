@@ -1,0 +1,3 @@
+"""yolocls: labelled images in, a deployed YOLOv8 image classifier out."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,110 @@
+"""Command-line interface: `yolocls prepare|train|presets|report|runs|export|serve|predict`.
+
+Heavy libraries (torch, Ultralytics) are imported inside the commands that need them, so
+`yolocls --help` is instant. Errors a user can cause print one line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from pathlib import Path
+
+from yolocls import __version__
+from yolocls.errors import YoloclsError
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+def _add_prepare(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("prepare", help="turn labelled images into a YOLOv8 classification dataset",
+                       description="Convert a folder per class, a train/val tree, images + CSV, or an archive of "
+                                   "any of these into datasets/<name>/{train,val,test}/<class>/ with manifest.json.")
+    p.add_argument("source", type=Path, help="folder or .zip/.tar/.tar.gz/.tgz archive")
+    p.add_argument("--csv", type=Path, help="CSV with filename,label columns (paths relative to SOURCE)")
+    p.add_argument("--filename-col", help="CSV column holding the file name (default: filename)")
+    p.add_argument("--label-col", help="CSV column holding the class (default: label)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--out", type=Path, help="output folder (default: datasets/<name>)")
+    where.add_argument("--name", help="dataset name under datasets/ (default: the source's name)")
+    p.add_argument("--split", default="0.8,0.1,0.1", help="train,val[,test] ratios (default 0.8,0.1,0.1)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the split (default 0)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output dataset")
+    p.add_argument("--dry-run", action="store_true", help="check and report, write nothing")
+    p.add_argument("--near-dup-threshold", type=int, default=4,
+                   help="max differing bits of the 256-bit dHash for near-duplicates (0-15, -1: exact only; default 4)")
+    p.add_argument("--max-pixels", type=int, default=None, help="skip images above this many pixels")
+    p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    p.set_defaults(func=cmd_prepare)
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from yolocls.prepare import PrepareOptions, prepare_dataset
+
+    fields = dict(source=args.source, csv=args.csv, filename_col=args.filename_col, label_col=args.label_col,
+                  out=args.out, name=args.name, split=args.split, seed=args.seed, overwrite=args.overwrite,
+                  dry_run=args.dry_run, near_duplicate_threshold=args.near_dup_threshold)
+    if args.max_pixels:
+        fields["max_pixels"] = args.max_pixels
+    if args.workers:
+        fields["workers"] = args.workers
+    result = prepare_dataset(PrepareOptions(**fields))
+    print_prepare_summary(result)
+    return 0
+
+
+def print_prepare_summary(result) -> None:  # type: ignore[no-untyped-def]
+    import pandas as pd
+
+    m = result.manifest
+    table = pd.DataFrame(m.counts).reindex(m.classes).fillna(0).astype(int)
+    table["total"] = table.sum(axis=1)
+    table.loc["total"] = table.sum(axis=0)
+    table.index.name = "class"
+    print(table.to_string())
+    n_dups = sum(1 for d in m.duplicates)
+    print(f"\n{len(m.classes)} classes, {int(table.loc['total', 'total'])} images; "
+          f"{len(m.skipped)} skipped; {n_dups} duplicate group(s)")
+    if m.skipped:
+        reasons = Counter(s.reason.split(":")[0].split(" (")[0] for s in m.skipped)
+        print("skipped: " + "; ".join(f"{n} x {r}" for r, n in reasons.most_common()))
+        for s in m.skipped[:5]:
+            print(f"  {s.path}: {s.reason}")
+        if len(m.skipped) > 5:
+            print(f"  ... {len(m.skipped) - 5} more in manifest.json 'skipped'")
+    if result.written:
+        print(f"files: {result.linked} hard-linked, {result.copied} copied, {result.converted} converted")
+        print(f"dataset written to {result.out} (manifest: {result.out / 'manifest.json'})")
+    else:
+        print(f"dry run: nothing written (would write {result.out})")
+    for w in m.warnings:
+        print(f"warning: {w}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="yolocls", description="Labelled images in, a deployed YOLOv8 image "
+                                     "classifier out: prepare -> train -> report -> export -> serve.")
+    parser.add_argument("--version", action="version", version=f"yolocls {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_prepare(sub)
+    for extra in _EXTRA_COMMANDS:
+        extra(sub)
+    return parser
+
+
+_EXTRA_COMMANDS: list = []
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except YoloclsError as exc:
+        print(f"yolocls {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print(f"yolocls {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
