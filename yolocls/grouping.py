@@ -8,9 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 
 HASH_BITS = 256
-BAND_BITS = 16
-BANDS = HASH_BITS // BAND_BITS  # pairs within BANDS-1 bits share at least one band (pigeonhole)
-MAX_THRESHOLD = BANDS - 1
+MAX_THRESHOLD = 15
 
 
 class _UnionFind:
@@ -56,27 +54,44 @@ def _words(h: int) -> list[int]:
     return [(h >> (64 * k)) & 0xFFFFFFFFFFFFFFFF for k in range(HASH_BITS // 64)]
 
 
+def _band_ranges(threshold: int) -> list[tuple[int, int]]:
+    """threshold+1 contiguous bit ranges: two hashes within `threshold` bits agree on at least one."""
+    n = threshold + 1
+    edges = [round(k * HASH_BITS / n) for k in range(n + 1)]
+    return list(zip(edges[:-1], edges[1:]))
+
+
 def _union_near(uf: _UnionFind, dhashes: Sequence[int], threshold: int) -> None:
-    """Union pairs within `threshold` bits, comparing only hashes that share a 16-bit band."""
+    """Union pairs within `threshold` bits, comparing only hashes that agree on a whole band."""
     first_of: dict[int, int] = {}
     for i, h in enumerate(dhashes):  # identical hashes: one representative each
         if h in first_of:
             uf.union(first_of[h], i)
         else:
             first_of[h] = i
-    reps = list(first_of)
-    words = np.array([_words(h) for h in reps], dtype=np.uint64).reshape(len(reps), HASH_BITS // 64)
-    buckets: dict[tuple[int, int], list[int]] = defaultdict(list)
-    mask = (1 << BAND_BITS) - 1
-    for pos, h in enumerate(reps):
-        for band in range(BANDS):
-            buckets[(band, (h >> (BAND_BITS * band)) & mask)].append(pos)
-    for members in buckets.values():
-        if len(members) < 2:
-            continue
-        idx = np.array(members)
-        sub = words[idx]
-        for k in range(len(idx) - 1):
-            dist = np.bitwise_count(sub[k + 1:] ^ sub[k]).sum(axis=1)
-            for j in np.nonzero(dist <= threshold)[0]:
-                uf.union(first_of[reps[idx[k]]], first_of[reps[idx[k + 1 + j]]])
+    reps = list(first_of.values())
+    if len(reps) < 2 or threshold == 0:
+        return
+    words = np.array([_words(dhashes[i]) for i in reps], dtype=np.uint64)
+    for lo, hi in _band_ranges(threshold):
+        mask = (1 << (hi - lo)) - 1
+        buckets: dict[int, list[int]] = defaultdict(list)
+        for pos, i in enumerate(reps):
+            buckets[(dhashes[i] >> lo) & mask].append(pos)
+        for members in buckets.values():
+            if len(members) > 1:
+                idx = np.array(members)
+                _union_block(uf, reps, idx, words[idx], threshold)
+
+
+def _union_block(uf: _UnionFind, reps: list[int], members: np.ndarray, sub: np.ndarray, threshold: int) -> None:
+    """All pairs of one bucket, compared in row blocks (vectorised, bounded memory)."""
+    size = len(members)
+    block = 256
+    for lo in range(0, size - 1, block):
+        hi = min(lo + block, size)
+        dist = np.bitwise_count(sub[lo:hi, None, :] ^ sub[None, lo:, :]).sum(axis=2)  # (hi-lo, size-lo)
+        rows, cols = np.nonzero(dist <= threshold)
+        keep = cols > rows  # upper triangle: each pair once, no self-pairs
+        for r, c in zip(rows[keep], cols[keep]):
+            uf.union(reps[members[lo + r]], reps[members[lo + c]])

@@ -63,7 +63,7 @@ def dhash(im: Image.Image, size: int = 16) -> int:
     """
     small = np.asarray(im.convert("L").resize((size + 1, size), Image.Resampling.BILINEAR), dtype=np.int16)
     bits = (small[:, 1:] > small[:, :-1]).flatten()
-    return int("".join("1" if b else "0" for b in bits), 2)
+    return int.from_bytes(np.packbits(bits).tobytes(), "big")
 
 
 def _jpeg_needs_rewrite(data: bytes) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,7 +53,14 @@ def ignore_reason(rel_parts: tuple[str, ...]) -> str | None:
 
 def walk_files(root: Path) -> list[Path]:
     """All regular files below root, sorted, without following symlinked folders."""
-    files = [p for p in root.rglob("*") if p.is_file() and not p.is_symlink()]
+    files: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root):  # os.walk: fast, and never follows symlinked dirs
+        dirnames.sort()
+        base = Path(dirpath)
+        for name in filenames:
+            path = base / name
+            if not os.path.islink(path) and os.path.isfile(path):
+                files.append(path)
     return sorted(files)
 
 
