@@ -73,3 +73,17 @@ def make_learnable_dataset(base: Path, classes: tuple[str, ...] = ("red", "green
     out = base / "data"
     prepare_dataset(PrepareOptions(source=src, out=out, split="0.6,0.2,0.2", progress=False))
     return out
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One real tiny training run (CPU, imgsz 32) shared by report/export/serve tests."""
+    from yolocls.train import TrainOptions, train
+
+    base = tmp_path_factory.mktemp("trained")
+    data = make_learnable_dataset(base, per_class=30)
+    run_dir, record = train(TrainOptions(data=data, epochs=6, imgsz=32, batch=16, device="cpu", pretrained=False,
+                                         runs_dir=base / "runs", name="tiny", quiet=True, report=False,
+                                         aug="none"))
+    assert record.status == "completed"
+    return run_dir

@@ -20,7 +20,6 @@ def ensure_offline_env() -> None:
     """Set the environment Ultralytics reads at import time (only where the user has not)."""
     os.environ.setdefault("YOLO_OFFLINE", "true")  # Ultralytics honours only this exact spelling
     os.environ.setdefault("YOLO_AUTOINSTALL", "false")
-    os.environ.setdefault("YOLO_VERBOSE", "true")
     os.environ.setdefault("MPLBACKEND", "Agg")
     if "YOLO_CONFIG_DIR" not in os.environ:
         cfg = default_config_dir()
@@ -35,6 +34,25 @@ def ensure_offline_env() -> None:
             cfg = Path(tempfile.gettempdir()) / "yolocls-ultralytics"
             cfg.mkdir(parents=True, exist_ok=True)
         os.environ["YOLO_CONFIG_DIR"] = str(cfg)
+    _provide_fonts(Path(os.environ["YOLO_CONFIG_DIR"]))
+
+
+def _provide_fonts(cfg: Path) -> None:
+    """Ultralytics downloads Arial(.Unicode).ttf for plot labels; give it matplotlib's DejaVu Sans instead."""
+    targets = [cfg / "Arial.ttf", cfg / "Arial.Unicode.ttf"]
+    if all(t.exists() for t in targets):
+        return
+    try:
+        import matplotlib
+
+        dejavu = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
+        for target in targets:
+            if not target.exists() and dejavu.exists():
+                import shutil
+
+                shutil.copyfile(dejavu, target)
+    except (ImportError, OSError):
+        pass  # plots then fall back to PIL's default font
 
 
 def import_ultralytics():  # type: ignore[no-untyped-def]

@@ -1,0 +1,157 @@
+"""`yolocls train` on real tiny data (CPU, imgsz 32): run record, precedence, fallbacks, offline, resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from yolocls.cli import main
+from yolocls.errors import ConfigError
+from yolocls.presets import get_preset, load_presets, parse_set_values, resolve_args, valid_train_keys
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def yolocls(*args: str, env: dict | None = None, timeout: int = 600, prefix: list[str] | None = None):
+    return subprocess.run([*(prefix or []), sys.executable, "-m", "yolocls", *map(str, args)], capture_output=True,
+                          text=True, timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def test_trained_run_folder_and_run_json_are_complete(trained_run):
+    record = json.loads((trained_run / "run.json").read_text())
+    assert record["status"] == "completed"
+    assert record["preset"] == "small-fast" and record["model"] == "yolov8n-cls"
+    assert record["weights_source"] == "scratch" and record["weights"] == "yolov8n-cls.yaml"
+    assert record["classes"] == ["blue", "green", "red"]
+    assert record["args"]["imgsz"] == 32 and record["args"]["epochs"] == 6 and record["args"]["device"] == "cpu"
+    assert record["args"]["auto_augment"] is None  # --aug none overrides the preset's light set
+    assert record["epochs_completed"] == 6
+    assert set(record["versions"]) >= {"yolocls", "ultralytics", "torch"}
+    assert record["ended"] >= record["started"]
+    rows = (trained_run / "results.csv").read_text().strip().splitlines()
+    assert len(rows) == 7
+    best_epoch = record["best_epoch"]
+    assert 1 <= best_epoch <= 6 and 0 <= record["best_metric"]["top1"] <= 1
+    assert (trained_run / "weights" / "best.pt").is_file() and (trained_run / "weights" / "last.pt").is_file()
+    dataset = Path(record["dataset"])
+    assert (dataset / "manifest.json").is_file() and len(record["manifest_sha256"]) == 64
+
+
+def test_presets_are_data_and_listed(capsys):
+    book = load_presets()
+    assert {"small-fast", "balanced", "accurate"} <= set(book.presets)
+    assert {"none", "light", "standard", "heavy"} == set(book.augmentations)
+    small = get_preset("small-fast")
+    assert small.model == "yolov8n-cls" and small.args["imgsz"] == 320
+    assert main(["presets"]) == 0
+    out = capsys.readouterr().out
+    assert "small-fast" in out and "imgsz=320" in out and "auto_augment=randaugment" in out
+
+
+def test_flag_and_set_precedence():
+    preset = get_preset("small-fast")
+    overrides = parse_set_values(["lr0=0.05", "cos_lr=false", "imgsz=96"], valid_train_keys())
+    args = resolve_args(preset, "heavy", {"epochs": 3, "imgsz": 64, "batch": None}, overrides)
+    assert args["epochs"] == 3  # flag beats preset
+    assert args["imgsz"] == 96  # --set beats flag
+    assert args["batch"] == 32  # unset flag keeps preset
+    assert args["lr0"] == 0.05 and args["cos_lr"] is False
+    assert args["auto_augment"] == "autoaugment"  # --aug heavy replaces the preset's light set
+
+
+@pytest.mark.parametrize("pairs, message", [
+    (["bogus=1"], "--set bogus: unknown training argument; valid keys:"),
+    (["lr0"], "expected KEY=VALUE"),
+    (["data=/x"], "set by yolocls itself"),
+])
+def test_bad_set_is_rejected_with_valid_keys(pairs, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+        parse_set_values(pairs, valid_train_keys())
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--data", "/nonexistent/ds"], "dataset folder not found"),
+    (["--preset", "huge"], "unknown preset 'huge'; valid presets: small-fast, balanced, accurate"),
+    (["--set", "nope=1"], "--set nope: unknown training argument"),
+    (["--device", "3"], "GPU [3] not available"),
+    (["--weights", "/nonexistent.pt"], "--weights /nonexistent.pt: file not found"),
+])
+def test_train_bad_inputs_exit_2_with_one_line(learnable_dataset, tmp_path, capsys, args, message):
+    argv = ["train", "--data", str(learnable_dataset), "--runs-dir", str(tmp_path / "runs"), *args]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not list((tmp_path / "runs").glob("*/run.json")) if (tmp_path / "runs").exists() else True
+
+
+def test_train_rejects_folder_that_is_not_a_prepared_dataset(make_class_folders, tmp_path, capsys):
+    src = make_class_folders(per_class=3)
+    assert main(["train", "--data", str(src), "--runs-dir", str(tmp_path / "runs")]) == 2
+    assert "not a prepared dataset" in capsys.readouterr().err
+
+
+def test_train_offline_in_network_namespace_with_scratch_fallback_message(learnable_dataset, tmp_path):
+    if shutil.which("unshare") is None or os.geteuid() != 0:
+        pytest.skip("needs root and unshare to create a network namespace")
+    probe = subprocess.run(["unshare", "-n", "true"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip(f"unshare -n not permitted here: {probe.stderr.decode().strip()}")
+    config = tmp_path / "ycfg"  # a fresh Ultralytics config dir: no cached fonts or settings
+    res = yolocls("train", "--data", learnable_dataset, "--runs-dir", tmp_path / "runs", "--name", "offline",
+                  "--epochs", "1", "--imgsz", "32", "--no-report", prefix=["unshare", "-n"],
+                  env={"YOLO_CONFIG_DIR": str(config), "YOLOCLS_WEIGHTS_DIR": str(tmp_path / "noweights")},
+                  timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "no pretrained yolov8n-cls.pt found" in res.stderr
+    assert "accuracy will be noticeably lower" in res.stderr and "YOLOCLS_WEIGHTS_DIR" in res.stderr
+    assert "warning: no CUDA GPU found, training on CPU (roughly" in res.stderr
+    record = json.loads((tmp_path / "runs" / "offline" / "run.json").read_text())
+    assert record["status"] == "completed" and record["weights_source"] == "scratch"
+
+
+def test_train_uses_weights_from_weights_dir_and_never_overwrites_runs(learnable_dataset, trained_run, tmp_path):
+    wdir = tmp_path / "weights"
+    wdir.mkdir()
+    shutil.copy(trained_run / "weights" / "best.pt", wdir / "yolov8n-cls.pt")
+    for _ in range(2):
+        res = yolocls("train", "--data", learnable_dataset, "--runs-dir", tmp_path / "runs", "--name", "ft",
+                      "--epochs", "1", "--imgsz", "32", "--no-report", "--quiet",
+                      env={"YOLOCLS_WEIGHTS_DIR": str(wdir)})
+        assert res.returncode == 0, res.stderr[-3000:]
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["ft", "ft-2"]
+    record = json.loads((tmp_path / "runs" / "ft-2" / "run.json").read_text())
+    assert record["weights_source"] == "weights-dir" and record["weights"] == str(wdir / "yolov8n-cls.pt")
+
+
+def test_interrupted_run_is_marked_and_resumable(learnable_dataset, tmp_path):
+    runs = tmp_path / "runs"
+    proc = subprocess.Popen([sys.executable, "-m", "yolocls", "train", "--data", str(learnable_dataset),
+                             "--runs-dir", str(runs), "--name", "int", "--epochs", "12", "--imgsz", "32",
+                             "--batch", "8", "--set", "patience=100", "--no-report", "--no-pretrained"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    record_path = runs / "int" / "run.json"
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        if record_path.exists() and json.loads(record_path.read_text()).get("epochs_completed", 0) >= 1:
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    record = json.loads(record_path.read_text())
+    assert record["status"] == "interrupted" and "--resume" in record["error"]
+    assert record["ended"] is not None and record["epochs_completed"] >= 1
+    done_before = record["epochs_completed"]
+    res = yolocls("train", "--resume", runs / "int", "--no-report", "--quiet", timeout=900)
+    assert res.returncode == 0, res.stderr[-3000:]
+    record = json.loads(record_path.read_text())
+    assert record["status"] == "completed" and record["resumed"] == 1
+    assert record["epochs_completed"] == 12 > done_before

@@ -1,0 +1,218 @@
+"""`yolocls train`: resolve a preset into Ultralytics arguments, train offline-safely, keep run.json truthful."""
+
+from __future__ import annotations
+
+import csv
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from yolocls import __version__
+from yolocls.device import cpu_estimate_seconds, format_duration, resolve_device
+from yolocls.errors import ConfigError, DatasetError, RunError, YoloclsError
+from yolocls.manifest import load_manifest, manifest_sha256
+from yolocls.offline import import_ultralytics
+from yolocls.presets import get_preset, parse_set_values, resolve_args, valid_train_keys
+from yolocls.runrecord import RunRecord, load_run_record, now, unique_run_dir
+from yolocls.weights import resolve_weights
+
+
+class TrainingFailed(YoloclsError):
+    """Ultralytics raised during training; run.json says `failed` with the error."""
+
+
+class TrainOptions(BaseModel):
+    """Options of `yolocls train` (CLI flags map 1:1)."""
+
+    data: Path | None = None
+    preset: str = "small-fast"
+    name: str | None = None
+    epochs: int | None = Field(default=None, ge=1)
+    imgsz: int | None = Field(default=None, ge=16)
+    batch: int | None = None
+    device: str = "auto"
+    weights: Path | None = None
+    pretrained: bool = True
+    aug: str | None = None
+    set: list[str] = Field(default_factory=list)
+    resume: Path | None = None
+    quiet: bool = False
+    runs_dir: Path = Path("runs")
+    report: bool = True
+
+
+def log(msg: str, quiet: bool = False) -> None:
+    if not quiet:
+        print(f"[yolocls] {msg}", file=sys.stderr, flush=True)
+
+
+def versions() -> dict[str, str]:
+    import torch
+    import ultralytics
+
+    return {"yolocls": __version__, "ultralytics": ultralytics.__version__, "torch": torch.__version__,
+            "python": platform.python_version()}
+
+
+def read_results(run_dir: Path) -> list[dict[str, float]]:
+    """Ultralytics' results.csv (one row per epoch) with stripped column names."""
+    path = run_dir / "results.csv"
+    if not path.is_file():
+        return []
+    with path.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    out = []
+    for row in rows:
+        clean = {}
+        for k, v in row.items():
+            try:
+                clean[k.strip()] = float(v)
+            except (TypeError, ValueError):
+                continue
+        out.append(clean)
+    return out
+
+
+def best_from_results(rows: list[dict[str, float]]) -> tuple[int | None, dict[str, float]]:
+    """Best epoch by Ultralytics' classification fitness (mean of top-1 and top-5)."""
+    best, best_metrics = None, {}
+    for row in rows:
+        top1, top5 = row.get("metrics/accuracy_top1"), row.get("metrics/accuracy_top5")
+        if top1 is None or top5 is None:
+            continue
+        fitness = (top1 + top5) / 2
+        if not best_metrics or fitness > best_metrics["fitness"]:
+            best, best_metrics = int(row.get("epoch", 0)), {"top1": top1, "top5": top5, "fitness": fitness}
+    return best, best_metrics
+
+
+def _mean_loss(tloss: Any) -> float:
+    """Ultralytics keeps the running training loss as a tensor or (newer) a dict of tensors."""
+    if tloss is None:
+        return float("nan")
+    if isinstance(tloss, dict):
+        return float(sum(float(v) for v in tloss.values()))
+    return float(tloss.sum())
+
+
+class _Progress:
+    """Per-epoch line (loss, accuracy, ETA) and a run.json update after every epoch."""
+
+    def __init__(self, record: RunRecord, run_dir: Path, quiet: bool) -> None:
+        self.record, self.run_dir, self.quiet = record, run_dir, quiet
+        self.t0 = time.monotonic()
+        self.start_epoch = record.epochs_completed
+
+    def on_fit_epoch_end(self, trainer: Any) -> None:
+        epoch = int(trainer.epoch) + 1
+        if epoch > trainer.epochs or getattr(trainer, "stop", False) and epoch <= self.record.epochs_completed:
+            return  # the final validation of best.pt fires this callback again
+        metrics = {k: float(v) for k, v in (trainer.metrics or {}).items() if isinstance(v, (int, float))}
+        loss = _mean_loss(getattr(trainer, "tloss", None))
+        self.record.epochs_completed = epoch
+        self.record.last_metrics = {"train_loss": loss, **metrics}
+        best, best_metrics = best_from_results(read_results(self.run_dir))
+        if best is not None:
+            self.record.best_epoch, self.record.best_metric = best, best_metrics
+        self.record.save(self.run_dir)
+        done = max(1, epoch - self.start_epoch)
+        eta = (time.monotonic() - self.t0) / done * max(0, trainer.epochs - epoch)
+        top1 = metrics.get("metrics/accuracy_top1", float("nan"))
+        log(f"epoch {epoch}/{trainer.epochs}  loss {loss:.4f}  val top1 {top1:.3f}  ETA {format_duration(eta)}",
+            self.quiet)
+
+
+def _new_run(opts: TrainOptions) -> tuple[RunRecord, Path, str, dict[str, Any]]:
+    if opts.data is None:
+        raise ConfigError("--data DATASET_DIR is required (a folder made by `yolocls prepare`)")
+    data = opts.data.expanduser().resolve()
+    manifest = load_manifest(data)
+    for split in ("train", "val"):
+        if not (data / split).is_dir():
+            raise DatasetError(f"{data}: no {split}/ folder; re-run `yolocls prepare`")
+    preset = get_preset(opts.preset)
+    overrides = parse_set_values(opts.set, valid_train_keys()) if opts.set else {}
+    args = resolve_args(preset, opts.aug, {"epochs": opts.epochs, "imgsz": opts.imgsz, "batch": opts.batch},
+                        overrides)
+    device = resolve_device(opts.device)
+    choice = resolve_weights(preset.model, opts.weights, opts.pretrained)
+    log(choice.message if choice.source != "scratch" or not opts.pretrained else f"warning: {choice.message}",
+        opts.quiet and choice.source != "scratch")
+    if device == "cpu":
+        n_train = sum(manifest.counts["train"].values())
+        est = cpu_estimate_seconds(preset.model, int(args["imgsz"]), n_train, int(args["epochs"]))
+        log(f"warning: no CUDA GPU found, training on CPU (roughly {format_duration(est)} for {args['epochs']} "
+            f"epochs of {n_train} images at {args['imgsz']} px); use a GPU for the full preset", opts.quiet)
+    run_dir = unique_run_dir(opts.runs_dir.expanduser().resolve(), opts.name or f"{data.name}-{opts.preset}")
+    full_args = {**args, "data": str(data), "project": str(run_dir.parent), "name": run_dir.name,
+                 "exist_ok": True, "device": device}
+    record = RunRecord(
+        name=run_dir.name, status="running", preset=opts.preset, aug=opts.aug or preset.aug, model=preset.model,
+        weights=choice.model, weights_source=choice.source, args=full_args, dataset=str(data),
+        manifest_sha256=manifest_sha256(data), classes=manifest.classes, versions=versions(), device=device,
+        started=now(), epochs_planned=int(args["epochs"]), command=sys.argv)
+    record.save(run_dir)
+    return record, run_dir, choice.model, full_args
+
+
+def _resume_run(opts: TrainOptions) -> tuple[RunRecord, Path, str, dict[str, Any]]:
+    run_dir = opts.resume.expanduser().resolve()  # type: ignore[union-attr]
+    record = load_run_record(run_dir)
+    last = run_dir / "weights" / "last.pt"
+    if record is None:
+        raise RunError(f"{run_dir}: no run.json; not a yolocls run folder")
+    if record.status == "completed":
+        raise RunError(f"{run_dir}: run already completed; start a new run instead of --resume")
+    if not last.is_file():
+        raise RunError(f"{run_dir}: no weights/last.pt to resume from (the run stopped before its first epoch); "
+                       "start a new run")
+    device = resolve_device(opts.device) if opts.device != "auto" else resolve_device("auto")
+    record.status, record.error, record.ended, record.device = "running", None, None, device
+    record.resumed += 1
+    record.save(run_dir)
+    return record, run_dir, str(last), {"resume": True, "device": device}
+
+
+def train(opts: TrainOptions) -> tuple[Path, RunRecord]:
+    """Run (or resume) one training run; returns the run folder and its final record."""
+    if opts.quiet:
+        import os
+
+        os.environ["YOLO_VERBOSE"] = "false"
+    import_ultralytics()
+    record, run_dir, model_path, train_args = _resume_run(opts) if opts.resume else _new_run(opts)
+    from ultralytics import YOLO
+
+    log(f"run folder: {run_dir}", opts.quiet)
+    progress = _Progress(record, run_dir, opts.quiet)
+    try:
+        model = YOLO(model_path, task="classify")
+        model.add_callback("on_fit_epoch_end", progress.on_fit_epoch_end)
+        model.train(**train_args, verbose=not opts.quiet)
+    except KeyboardInterrupt:
+        _finish(record, run_dir, "interrupted", "interrupted by the user (Ctrl-C); continue with "
+                f"`yolocls train --resume {run_dir}`")
+        raise
+    except BaseException as exc:
+        _finish(record, run_dir, "failed", f"{type(exc).__name__}: {exc}")
+        if isinstance(exc, YoloclsError):
+            raise
+        raise TrainingFailed(f"training failed: {type(exc).__name__}: {exc} (run record: {run_dir / 'run.json'})"
+                             ) from exc
+    _finish(record, run_dir, "completed", None)
+    return run_dir, record
+
+
+def _finish(record: RunRecord, run_dir: Path, status: str, error: str | None) -> None:
+    rows = read_results(run_dir)
+    if rows:
+        record.epochs_completed = int(rows[-1].get("epoch", len(rows)))
+    best, best_metrics = best_from_results(rows)
+    if best is not None:
+        record.best_epoch, record.best_metric = best, best_metrics
+    record.status, record.error, record.ended = status, error, now()  # type: ignore[assignment]
+    record.save(run_dir)
