@@ -165,6 +165,45 @@ def cmd_presets(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_report(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="metrics, confusion matrices and mistakes for a run",
+                       description="Evaluate a run's weights and write RUN_DIR/report/ (metrics.json, per_class.csv, "
+                                   "predictions.csv, confusion_matrix.csv [rows = true, columns = predicted], "
+                                   "pictures and report.html).")
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    p.add_argument("--split", choices=["val", "test"], help="default: test when the dataset has it, else val")
+    p.add_argument("--weights", choices=["best", "last"], default="best")
+    p.add_argument("--data", type=Path, help="dataset folder (for runs without run.json, or a moved dataset)")
+    p.add_argument("--device", default="cpu", help="cpu (default) or a GPU id")
+    p.set_defaults(func=cmd_report)
+    r = sub.add_parser("runs", help="leaderboard of all runs under runs/")
+    r.add_argument("--runs-dir", type=Path, default=Path("runs"))
+    r.add_argument("--json", action="store_true", help="machine-readable output")
+    r.set_defaults(func=cmd_runs)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from yolocls.report import ReportOptions, print_report_summary, write_report
+
+    result = write_report(ReportOptions(run_dir=args.run_dir, split=args.split, weights=args.weights,
+                                        data=args.data, device=args.device))
+    print_report_summary(result)
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from yolocls.report import runs_table
+
+    table = runs_table(args.runs_dir)
+    if args.json:
+        print(table.to_json(orient="records", indent=2))
+    elif table.empty:
+        print(f"no runs under {args.runs_dir}")
+    else:
+        print(table.to_string(index=False, float_format=lambda x: f"{x:.4f}", na_rep="-"))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="yolocls", description="Labelled images in, a deployed YOLOv8 image "
                                      "classifier out: prepare -> train -> report -> export -> serve.")
@@ -172,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_prepare(sub)
     _add_train(sub)
+    _add_report(sub)
     for extra in _EXTRA_COMMANDS:
         extra(sub)
     return parser

@@ -1,0 +1,95 @@
+"""Report pictures: confusion matrices, training curves, the most confident mistakes (matplotlib, Agg)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def _plt():  # type: ignore[no-untyped-def]
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_confusion(matrix: np.ndarray, classes: list[str], path: Path, normalize: bool) -> None:
+    """Rows = true class, columns = predicted class; readable up to ~50 classes."""
+    plt = _plt()
+    n = len(classes)
+    data = matrix.astype(float)
+    if normalize:
+        rows = data.sum(axis=1, keepdims=True)
+        data = np.divide(data, rows, out=np.zeros_like(data), where=rows > 0)
+    side = min(24.0, max(5.0, 0.38 * n + 3))
+    fig, ax = plt.subplots(figsize=(side, side * 0.9))
+    im = ax.imshow(data, cmap="Blues", vmin=0, vmax=1 if normalize else max(1, data.max()))
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    fontsize = max(5, min(10, int(220 / max(n, 1))))
+    ax.set_xticks(range(n), classes, rotation=90, fontsize=fontsize)
+    ax.set_yticks(range(n), classes, fontsize=fontsize)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title("Confusion matrix" + (" (row-normalised: recall on the diagonal)" if normalize else " (counts)"))
+    if n <= 25:
+        threshold = data.max() / 2 if data.size else 0
+        for i in range(n):
+            for j in range(n):
+                if matrix[i, j]:
+                    text = f"{data[i, j]:.2f}" if normalize else str(int(matrix[i, j]))
+                    ax.text(j, i, text, ha="center", va="center", fontsize=fontsize,
+                            color="white" if data[i, j] > threshold else "black")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_training_curves(rows: list[dict[str, float]], path: Path) -> bool:
+    """Loss and accuracy per epoch from results.csv rows; False when there is nothing to plot."""
+    if not rows:
+        return False
+    plt = _plt()
+    epochs = [r.get("epoch", i + 1) for i, r in enumerate(rows)]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    for key, label in (("train/loss", "train loss"), ("val/loss", "val loss")):
+        if any(key in r for r in rows):
+            ax1.plot(epochs, [r.get(key, np.nan) for r in rows], marker="o", ms=3, label=label)
+    ax1.set_xlabel("epoch")
+    ax1.set_ylabel("loss")
+    ax1.legend()
+    ax1.grid(alpha=0.3)
+    for key, label in (("metrics/accuracy_top1", "val top-1"), ("metrics/accuracy_top5", "val top-5")):
+        if any(key in r for r in rows):
+            ax2.plot(epochs, [r.get(key, np.nan) for r in rows], marker="o", ms=3, label=label)
+    ax2.set_xlabel("epoch")
+    ax2.set_ylabel("accuracy")
+    ax2.set_ylim(0, 1.02)
+    ax2.legend()
+    ax2.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def plot_mistakes(images: list[np.ndarray], titles: list[str], path: Path) -> bool:
+    """A grid of RGB images with 'true / predicted (confidence)' titles; False when there are none."""
+    if not images:
+        return False
+    plt = _plt()
+    cols = min(4, len(images))
+    rows = (len(images) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.5 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, img, title in zip(axes.flat, images, titles):
+        ax.imshow(img)
+        ax.set_title(title, fontsize=8)
+    fig.suptitle("Most confident mistakes")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
