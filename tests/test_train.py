@@ -31,15 +31,15 @@ def test_trained_run_folder_and_run_json_are_complete(trained_run):
     assert record["preset"] == "small-fast" and record["model"] == "yolov8n-cls"
     assert record["weights_source"] == "scratch" and record["weights"] == "yolov8n-cls.yaml"
     assert record["classes"] == ["blue", "green", "red"]
-    assert record["args"]["imgsz"] == 32 and record["args"]["epochs"] == 6 and record["args"]["device"] == "cpu"
+    assert record["args"]["imgsz"] == 32 and record["args"]["epochs"] == 8 and record["args"]["device"] == "cpu"
     assert record["args"]["auto_augment"] is None  # --aug none overrides the preset's light set
-    assert record["epochs_completed"] == 6
+    assert record["epochs_completed"] == 8
     assert set(record["versions"]) >= {"yolocls", "ultralytics", "torch"}
     assert record["ended"] >= record["started"]
     rows = (trained_run / "results.csv").read_text().strip().splitlines()
-    assert len(rows) == 7
+    assert len(rows) == 9
     best_epoch = record["best_epoch"]
-    assert 1 <= best_epoch <= 6 and 0 <= record["best_metric"]["top1"] <= 1
+    assert 1 <= best_epoch <= 8 and 0 <= record["best_metric"]["top1"] <= 1
     assert (trained_run / "weights" / "best.pt").is_file() and (trained_run / "weights" / "last.pt").is_file()
     dataset = Path(record["dataset"])
     assert (dataset / "manifest.json").is_file() and len(record["manifest_sha256"]) == 64

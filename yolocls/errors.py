@@ -41,6 +41,12 @@ class ImageError(YoloclsError):
     status_code = 415
 
 
+class EmptyImageError(ImageError):
+    """An uploaded file has no bytes."""
+
+    status_code = 422
+
+
 class ImageTooLargeError(YoloclsError):
     """An image exceeds the pixel limit (decompression bombs)."""
 

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from yolocls.errors import ImageError, ImageTooLargeError
+from yolocls.errors import EmptyImageError, ImageError, ImageTooLargeError
 
 DEFAULT_MAX_PIXELS = 40_000_000
 
@@ -33,7 +33,7 @@ def image_size(data: bytes) -> tuple[int, int] | None:
 def decode_image(data: bytes, name: str = "image", max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Bytes -> BGR uint8 (H, W, 3) exactly as `cv2.imread` would give; errors name the file."""
     if not data:
-        raise ImageError(f"{name}: empty file")
+        raise EmptyImageError(f"{name}: empty file")
     size = image_size(data)
     if size is not None and size[0] * size[1] > max_pixels:
         raise ImageTooLargeError(f"{name}: {size[0]}x{size[1]} exceeds the limit of {max_pixels} pixels")

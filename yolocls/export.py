@@ -1,0 +1,193 @@
+"""`yolocls export`: ONNX (default) / TorchScript / OpenVINO with embedded metadata and a parity check."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from yolocls import __version__
+from yolocls.classifier import predict_paths
+from yolocls.errors import ConfigError, ModelError, RunError, YoloclsError
+from yolocls.onnx_model import META_KEY, OnnxClassifier, file_sha256
+from yolocls.report import choose_split, dataset_of_run, list_split
+
+EXPORT_RECORD = "export.json"
+MIN_AGREEMENT = 0.995
+MAX_PROB_DIFF = 1e-3
+PREPROCESSING = {
+    "decode": "BGR as cv2.imread/cv2.imdecode, then converted to RGB",
+    "resize": "shorter side to imgsz, PIL bilinear (torchvision Resize(imgsz)), longer side int(imgsz*long/short)",
+    "crop": "centre crop imgsz x imgsz, offsets round((size - imgsz) / 2)",
+    "scale": "float32 / 255, no mean/std normalisation",
+    "layout": "NCHW float32",
+    "output": "softmax probabilities (do not apply softmax again)",
+}
+
+
+class ParityFailed(YoloclsError):
+    """The exported model disagrees with the .pt model beyond the thresholds."""
+
+
+class Parity(BaseModel):
+    split: str
+    images: int
+    top1_agreement: float
+    max_prob_diff: float
+    min_agreement: float = MIN_AGREEMENT
+    max_allowed_diff: float = MAX_PROB_DIFF
+    passed: bool
+
+
+class ExportRecord(BaseModel):
+    """`RUN_DIR/export.json`: what was exported and proof it matches the trained model."""
+
+    format: str
+    path: str = Field(description="Exported file, relative to the run folder")
+    sha256: str
+    classes: list[str]
+    imgsz: int
+    dynamic_batch: bool
+    source_weights: str
+    preprocessing: dict[str, str]
+    parity: Parity
+    created: datetime
+    yolocls_version: str
+
+
+class ExportOptions(BaseModel):
+    run_dir: Path
+    format: Literal["onnx", "torchscript", "openvino"] = "onnx"
+    imgsz: int | None = None
+    weights: Literal["best", "last"] = "best"
+    data: Path | None = None
+
+
+def _embed_onnx_metadata(path: Path, meta: dict) -> None:
+    import onnx
+
+    model = onnx.load(str(path))
+    props = {p.key: p for p in model.metadata_props}
+    if META_KEY in props:
+        props[META_KEY].value = json.dumps(meta)
+    else:
+        entry = model.metadata_props.add()
+        entry.key, entry.value = META_KEY, json.dumps(meta)
+    tmp = path.with_suffix(".onnx.tmp")
+    onnx.save(model, str(tmp))
+    os.replace(tmp, path)
+
+
+class _TorchScriptClassifier:
+    def __init__(self, path: Path, classes: list[str], imgsz: int) -> None:
+        import torch
+
+        self.model, self.classes, self.imgsz, self._torch = torch.jit.load(str(path), map_location="cpu"), classes, \
+            imgsz, torch
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        with self._torch.inference_mode():
+            out = self.model(self._torch.from_numpy(batch))
+        return (out[0] if isinstance(out, (list, tuple)) else out).float().numpy()
+
+
+class _OpenVinoClassifier:
+    def __init__(self, folder: Path, classes: list[str], imgsz: int) -> None:
+        import openvino as ov
+
+        xml = next(folder.glob("*.xml"))
+        self.compiled = ov.Core().compile_model(str(xml), "CPU")
+        self.classes, self.imgsz = classes, imgsz
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        return np.concatenate([np.asarray(self.compiled(batch[i:i + 1])[0]) for i in range(len(batch))])
+
+
+def _runtime_model(fmt: str, path: Path, classes: list[str], imgsz: int):  # type: ignore[no-untyped-def]
+    if fmt == "onnx":
+        return OnnxClassifier(path)
+    if fmt == "torchscript":
+        return _TorchScriptClassifier(path, classes, imgsz)
+    return _OpenVinoClassifier(path, classes, imgsz)
+
+
+def _reference_probs(weights: Path, paths: list[Path], imgsz: int) -> np.ndarray:
+    """The .pt model through Ultralytics' own predict pipeline (its own loading and transforms)."""
+    from ultralytics import YOLO
+
+    model = YOLO(str(weights), task="classify")
+    out = []
+    for start in range(0, len(paths), 32):
+        results = model.predict([str(p) for p in paths[start:start + 32]], imgsz=imgsz, device="cpu",
+                                verbose=False, batch=32)
+        out.extend(r.probs.data.float().cpu().numpy() for r in results)
+    return np.stack(out)
+
+
+def check_parity(reference: np.ndarray, exported: np.ndarray, split: str) -> Parity:
+    agreement = float((reference.argmax(1) == exported.argmax(1)).mean())
+    diff = float(np.abs(reference - exported).max())
+    return Parity(split=split, images=len(reference), top1_agreement=agreement, max_prob_diff=diff,
+                  passed=agreement >= MIN_AGREEMENT and diff <= MAX_PROB_DIFF)
+
+
+def export_model(opts: ExportOptions) -> ExportRecord:
+    from yolocls.offline import import_ultralytics
+
+    import_ultralytics()
+    from ultralytics import YOLO
+
+    from yolocls.torch_model import TorchClassifier
+
+    run_dir = opts.run_dir.expanduser().resolve()
+    if not run_dir.is_dir():
+        raise RunError(f"{run_dir}: run folder not found")
+    weights = run_dir / "weights" / f"{opts.weights}.pt"
+    if not weights.is_file():
+        raise RunError(f"{weights}: no weights to export; train first")
+    if opts.format == "openvino":
+        try:
+            import openvino  # noqa: F401
+        except ImportError:
+            raise ConfigError("--format openvino needs the openvino package: pip install openvino") from None
+    torch_model = TorchClassifier(weights)
+    imgsz = opts.imgsz or torch_model.imgsz
+    classes = torch_model.classes
+    dataset = dataset_of_run(run_dir, opts.data)
+    split = choose_split(dataset, "val")
+    paths, _ = list_split(dataset, split, classes)
+
+    kwargs: dict = {"format": opts.format, "imgsz": imgsz, "device": "cpu", "verbose": False}
+    if opts.format == "onnx":
+        kwargs.update(dynamic=True, simplify=True)
+    try:
+        exported = Path(YOLO(str(weights), task="classify").export(**kwargs))
+    except Exception as exc:
+        raise ModelError(f"export to {opts.format} failed: {type(exc).__name__}: {exc}") from exc
+    meta = {"classes": classes, "imgsz": imgsz, "source_run": run_dir.name, "format": opts.format,
+            "preprocessing": PREPROCESSING}
+    if opts.format == "onnx":
+        _embed_onnx_metadata(exported, meta)
+    runtime = _runtime_model(opts.format, exported, classes, imgsz)
+    parity = check_parity(_reference_probs(weights, paths, imgsz), predict_paths(runtime, paths), split)
+    sha = file_sha256(exported) if exported.is_file() else file_sha256(next(exported.glob("*.bin")))
+    record = ExportRecord(
+        format=opts.format, path=str(exported.relative_to(run_dir)), sha256=sha, classes=classes, imgsz=imgsz,
+        dynamic_batch=opts.format == "onnx", source_weights=str(weights.relative_to(run_dir)),
+        preprocessing=PREPROCESSING, parity=parity, created=datetime.now(timezone.utc),
+        yolocls_version=__version__)
+    tmp = run_dir / f".{EXPORT_RECORD}.tmp"
+    tmp.write_text(record.model_dump_json(indent=2), encoding="utf-8")
+    os.replace(tmp, run_dir / EXPORT_RECORD)
+    if not parity.passed:
+        raise ParityFailed(
+            f"parity check FAILED on {parity.images} {split} images: top-1 agreement {parity.top1_agreement:.4f} "
+            f"(need >= {MIN_AGREEMENT}), max probability difference {parity.max_prob_diff:.2e} (need <= "
+            f"{MAX_PROB_DIFF}); do not deploy {exported}")
+    return record
