@@ -87,3 +87,13 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
                                          aug="none"))
     assert record.status == "completed"
     return run_dir
+
+
+@pytest.fixture(scope="session")
+def exported_run(trained_run: Path) -> Path:
+    """The tiny run exported to ONNX (with its parity check)."""
+    from yolocls.export import ExportOptions, export_model
+
+    record = export_model(ExportOptions(run_dir=trained_run))
+    assert record.parity.passed
+    return trained_run

@@ -1,0 +1,76 @@
+"""`yolocls export` and `yolocls predict`: parity, metadata in the model file, the shared preprocessing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import onnx
+import pytest
+from PIL import Image
+
+from yolocls.cli import main
+from yolocls.onnx_model import OnnxClassifier, file_sha256
+from yolocls.preprocess import preprocess
+
+
+@pytest.mark.parametrize("h, w, size", [(480, 640, 320), (37, 53, 32), (640, 480, 224), (20, 30, 32), (333, 517, 96)])
+def test_preprocess_reproduces_ultralytics_classify_transforms(h, w, size):
+    from ultralytics.data.augment import classify_transforms
+
+    bgr = np.random.default_rng(h * w).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    expected = classify_transforms(size)(Image.fromarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))).numpy()
+    np.testing.assert_array_equal(preprocess(bgr, size), expected)
+
+
+def test_export_record_parity_and_metadata(exported_run):
+    record = json.loads((exported_run / "export.json").read_text())
+    onnx_path = exported_run / record["path"]
+    assert record["format"] == "onnx" and onnx_path == exported_run / "weights" / "best.onnx"
+    assert record["sha256"] == file_sha256(onnx_path)
+    assert record["classes"] == ["blue", "green", "red"] and record["imgsz"] == 32
+    assert record["parity"]["passed"] and record["parity"]["top1_agreement"] >= 0.995
+    assert record["parity"]["max_prob_diff"] <= 1e-3 and record["parity"]["split"] == "val"
+    assert "shorter side" in record["preprocessing"]["resize"]
+    model = onnx.load(str(onnx_path))
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert json.loads(meta["yolocls"])["classes"] == record["classes"]
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    assert not dims[0].HasField("dim_value")  # dynamic batch axis
+    clf = OnnxClassifier(onnx_path)
+    batch = np.random.default_rng(0).random((3, 3, 32, 32), dtype=np.float32)
+    probs = clf.predict(batch)
+    assert probs.shape == (3, 3) and np.allclose(probs.sum(axis=1), 1, atol=1e-4)  # softmax already applied
+
+
+def test_export_errors(tmp_path, capsys):
+    assert main(["export", str(tmp_path / "nope")]) == 2
+    assert "run folder not found" in capsys.readouterr().err
+    (tmp_path / "run").mkdir()
+    assert main(["export", str(tmp_path / "run")]) == 2
+    assert "no weights to export" in capsys.readouterr().err
+
+
+def test_predict_cli_json_matches_runtime(exported_run, tmp_path):
+    dataset = json.loads((exported_run / "run.json").read_text())["dataset"]
+    images = sorted((tmp_path / "x").glob("*")) or sorted(__import__("pathlib").Path(dataset, "test").rglob("*.png"))[:3]
+    res = subprocess.run([sys.executable, "-m", "yolocls", "predict", *map(str, images), "--model",
+                          str(exported_run), "--json", "--top-k", "2"], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    body = json.loads(res.stdout)
+    assert [p["filename"] for p in body["predictions"]] == [str(p) for p in images]
+    clf = OnnxClassifier(exported_run / "weights" / "best.onnx")
+    for pred, path in zip(body["predictions"], images):
+        probs = clf.predict(preprocess(cv2.imread(str(path)), clf.imgsz)[None])[0]
+        assert pred["class_id"] == int(probs.argmax()) and pred["class"] == clf.classes[pred["class_id"]]
+        assert pred["confidence"] == pytest.approx(float(probs.max()), abs=1e-6)
+        assert len(pred["top"]) == 2 and pred["top"][0]["class"] == pred["class"]
+    assert body["model"]["sha256"] == clf.sha256
+
+
+def test_predict_cli_refuses_pt_files(exported_run, capsys):
+    assert main(["predict", "x.png", "--model", str(exported_run / "weights" / "best.pt")]) == 2
+    assert "not served (they are pickles)" in capsys.readouterr().err

@@ -1,0 +1,189 @@
+"""The HTTP service with a real exported model: endpoints, bad inputs, API key, limits, concurrency."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import httpx
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from tests.conftest import class_image
+from yolocls.onnx_model import OnnxClassifier
+from yolocls.preprocess import preprocess
+from yolocls.server import create_app
+from yolocls.settings import ServeSettings
+
+
+def png(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def jpeg(seed: int, size: tuple[int, int] = (64, 48)) -> bytes:
+    arr = np.random.default_rng(seed).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    return cv2.imencode(".jpg", arr)[1].tobytes()
+
+
+def expected_for(model: OnnxClassifier, data: bytes) -> tuple[int, float]:
+    probs = model.predict(preprocess(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR),
+                                     model.imgsz)[None])[0]
+    return int(probs.argmax()), float(probs.max())
+
+
+@pytest.fixture(scope="module")
+def onnx_path(exported_run: Path) -> Path:
+    return exported_run / "weights" / "best.onnx"
+
+
+@pytest.fixture
+def client(onnx_path):
+    settings = ServeSettings(model=onnx_path, max_body_bytes=200_000, max_pixels=1_000_000, max_files=4)
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
+def test_health_ready_model_docs(client, onnx_path):
+    assert client.get("/health").json() == {"status": "ok"}
+    assert client.get("/ready").json() == {"status": "ready"}
+    info = client.get("/model").json()
+    assert info["classes"] == ["blue", "green", "red"] and info["imgsz"] == 32 and info["format"] == "onnx"
+    assert info["sha256"] == OnnxClassifier(onnx_path).sha256 and info["source_run"] == "tiny"
+    assert client.get("/docs").status_code == 200
+    schema = client.get("/openapi.json").json()
+    props = schema["components"]["schemas"]["Prediction"]["properties"]
+    assert {"filename", "class", "class_id", "confidence", "top"} <= set(props)
+
+
+def test_predict_several_files_in_order_with_top_k(client, onnx_path):
+    model = OnnxClassifier(onnx_path)
+    files = [png(class_image(i, 500 + i)) for i in range(3)]
+    res = client.post("/predict?top_k=2", files=[("file", (f"img{i}.png", d, "image/png")) for i, d in enumerate(files)])
+    assert res.status_code == 200, res.text
+    body = res.json()
+    assert [p["filename"] for p in body["predictions"]] == ["img0.png", "img1.png", "img2.png"]
+    for pred, data in zip(body["predictions"], files):
+        cid, conf = expected_for(model, data)
+        assert pred["class_id"] == cid and pred["class"] == model.classes[cid]
+        assert pred["confidence"] == pytest.approx(conf, abs=1e-6)
+        assert len(pred["top"]) == 2 and pred["top"][0]["confidence"] >= pred["top"][1]["confidence"]
+    assert body["model"]["sha256"] == model.sha256 and body["time_ms"] > 0
+
+
+@pytest.mark.parametrize("name, payload, status, detail", [
+    ("notes.txt", b"hello, not an image", 415, "notes.txt: not a decodable image"),
+    ("empty.jpg", b"", 422, "empty.jpg: empty file"),
+    ("cut.jpg", jpeg(1, (200, 200))[:150], 415, "cut.jpg: not a decodable image"),
+    ("huge.png", png(Image.new("RGB", (1200, 1000))), 413, "huge.png: 1200x1000 exceeds the limit of 1000000"),
+])
+def test_predict_bad_files_get_clear_status_and_detail(client, name, payload, status, detail):
+    res = client.post("/predict", files=[("file", (name, payload, "application/octet-stream"))])
+    assert res.status_code == status
+    assert detail in res.json()["detail"]
+    assert "Traceback" not in res.text
+    assert client.post("/predict", files=[("file", ("ok.jpg", jpeg(2), "image/jpeg"))]).status_code == 200
+
+
+def test_predict_limits_and_missing_part(client):
+    big = client.post("/predict", files=[("file", ("big.jpg", os.urandom(300_000), "image/jpeg"))])
+    assert big.status_code == 413 and "request body exceeds 200000 bytes" in big.json()["detail"]
+    many = client.post("/predict", files=[("file", (f"{i}.jpg", jpeg(i), "image/jpeg")) for i in range(5)])
+    assert many.status_code == 413 and "the limit is 4" in many.json()["detail"]
+    missing = client.post("/predict", files=[("image", ("a.jpg", jpeg(3), "image/jpeg"))])
+    assert missing.status_code == 422
+    assert client.post("/predict?top_k=0", files=[("file", ("a.jpg", jpeg(3), "image/jpeg"))]).status_code == 422
+    metrics = client.get("/metrics").text
+    assert 'yolocls_requests_total{path="/predict",status="413"} 2.0' in metrics
+    assert "yolocls_batch_size_bucket" in metrics and "yolocls_request_duration_seconds_bucket" in metrics
+
+
+def test_api_key_required_when_configured(onnx_path):
+    settings = ServeSettings(model=onnx_path, api_key="s3cret")
+    with TestClient(create_app(settings)) as c:
+        files = [("file", ("a.jpg", jpeg(4), "image/jpeg"))]
+        assert c.post("/predict", files=files).status_code == 401
+        assert c.post("/predict", files=files, headers={"X-API-Key": "wrong"}).json()["detail"] == \
+            "missing or invalid X-API-Key header"
+        assert c.post("/predict", files=files, headers={"X-API-Key": "s3cret"}).status_code == 200
+        assert c.get("/health").status_code == 200
+
+
+def test_serving_imports_neither_torch_nor_ultralytics(onnx_path):
+    code = ("import sys, yolocls.server, yolocls.cli\n"
+            "from yolocls.onnx_model import OnnxClassifier\n"
+            f"OnnxClassifier(__import__('pathlib').Path({str(onnx_path)!r}))\n"
+            "bad = [m for m in ('torch', 'ultralytics', 'sklearn', 'pandas') if m in sys.modules]\n"
+            "print(bad)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def live_server(onnx_path):
+    port = _free_port()
+    env = {**os.environ, "YOLOCLS_MAX_BATCH": "8", "YOLOCLS_MAX_WAIT_MS": "5"}
+    proc = subprocess.Popen([sys.executable, "-m", "yolocls", "serve", "--model", str(onnx_path.parent.parent),
+                             "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    else:
+        proc.kill()
+        pytest.fail("server did not become ready: " + proc.stdout.read().decode()[-2000:])
+    yield url
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+def test_many_concurrent_requests_are_all_answered_correctly_and_batched(live_server, onnx_path):
+    model = OnnxClassifier(onnx_path)
+    images = [jpeg(100 + i, (96 + i, 64)) for i in range(48)]
+    expected = [expected_for(model, d) for d in images]
+
+    async def one(client: httpx.AsyncClient, i: int) -> dict:
+        files = [("file", (f"{i}.jpg", images[i], "image/jpeg"))]
+        if i % 6 == 0:  # a bad upload in the mix must not disturb the others
+            bad = await client.post(f"{live_server}/predict", files=[("file", ("bad.jpg", b"xx", "image/jpeg"))])
+            assert bad.status_code == 415
+        res = await client.post(f"{live_server}/predict", files=files)
+        assert res.status_code == 200, res.text
+        return res.json()
+
+    async def all_of_them() -> list[dict]:
+        async with httpx.AsyncClient(timeout=60) as client:
+            return await asyncio.gather(*[one(client, i) for i in range(len(images))])
+
+    bodies = asyncio.run(all_of_them())
+    for i, body in enumerate(bodies):
+        pred = body["predictions"][0]
+        assert pred["filename"] == f"{i}.jpg"
+        assert pred["class_id"] == expected[i][0]
+        assert pred["confidence"] == pytest.approx(expected[i][1], abs=1e-5)
+    metrics = httpx.get(f"{live_server}/metrics").text
+    count = float(next(l.split()[-1] for l in metrics.splitlines() if l.startswith("yolocls_batch_size_count")))
+    total = float(next(l.split()[-1] for l in metrics.splitlines() if l.startswith("yolocls_batch_size_sum")))
+    assert total == 48 and count < 48  # some model calls served several requests
+    assert httpx.get(f"{live_server}/health").json() == {"status": "ok"}
