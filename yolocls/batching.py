@@ -11,7 +11,11 @@ import numpy as np
 
 
 class MicroBatcher:
-    """`await submit(x)` -> that sample's output row. One inference thread; batches form while it is busy."""
+    """`await submit(x)` -> that sample's output row. One inference thread; batches form while it is busy.
+
+    The batcher waits (up to max_wait_ms) for more samples only while samples are announced but not yet
+    submitted (requests still decoding), so a lone request never pays the wait.
+    """
 
     def __init__(self, infer: Callable[[np.ndarray], np.ndarray], max_batch: int = 16, max_wait_ms: float = 3.0,
                  on_batch: Callable[[int], None] | None = None) -> None:
@@ -20,6 +24,15 @@ class MicroBatcher:
         self._queue: asyncio.Queue[tuple[np.ndarray, asyncio.Future[np.ndarray]]] | None = None
         self._task: asyncio.Task[None] | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="yolocls-infer")
+        self._pending = 0
+
+    def announce(self, n: int) -> None:
+        """n samples are on their way (being decoded); worth waiting for."""
+        self._pending += n
+
+    def withdraw(self, n: int) -> None:
+        """Announced samples that will not come (their request failed)."""
+        self._pending = max(0, self._pending - n)
 
     async def start(self) -> None:
         self._queue = asyncio.Queue()
@@ -35,6 +48,7 @@ class MicroBatcher:
     async def submit(self, sample: np.ndarray) -> np.ndarray:
         assert self._queue is not None, "MicroBatcher.start() was not awaited"
         future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
+        self._pending = max(0, self._pending - 1)
         await self._queue.put((sample, future))
         return await future
 
@@ -49,7 +63,7 @@ class MicroBatcher:
             except asyncio.QueueEmpty:
                 pass
             remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
+            if remaining <= 0 or self._pending == 0:
                 break
             try:
                 items.append(await asyncio.wait_for(self._queue.get(), remaining))

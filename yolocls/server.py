@@ -211,10 +211,16 @@ def create_app(settings: ServeSettings | None = None, classifier: Classifier | N
         loop = asyncio.get_running_loop()
         names = [f.filename or f"file{i}" for i, f in enumerate(file)]
         datas = [f.file.read() for f in file]
-        samples = await asyncio.gather(*[
-            loop.run_in_executor(state["prep"], preprocess_bytes, data, model.imgsz, name, settings.max_pixels)
-            for data, name in zip(datas, names)])
-        rows = await asyncio.gather(*[state["batcher"].submit(s) for s in samples])
+        batcher: MicroBatcher = state["batcher"]
+        batcher.announce(len(datas))
+        try:
+            samples = await asyncio.gather(*[
+                loop.run_in_executor(state["prep"], preprocess_bytes, data, model.imgsz, name, settings.max_pixels)
+                for data, name in zip(datas, names)])
+        except BaseException:
+            batcher.withdraw(len(datas))
+            raise
+        rows = await asyncio.gather(*[batcher.submit(s) for s in samples])
         metrics.images.inc(len(rows))
         k = min(top_k or settings.default_top_k, len(model.classes))
         return PredictResponse(predictions=to_predictions(np.stack(rows), names, model.classes, k),
