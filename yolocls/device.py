@@ -9,7 +9,8 @@ from yolocls.errors import ConfigError
 # Relative training cost per image of each model size (about their FLOPs), and a CPU calibration:
 # seconds per image per epoch for yolov8n-cls at 224 px on one core (measured on a 2-core runner).
 MODEL_COST = {"n": 1.0, "s": 3.8, "m": 12.6, "l": 30.0, "x": 47.0}
-CPU_SECONDS_PER_IMAGE_224 = 0.03
+CPU_SECONDS_PER_IMAGE_224 = 0.08
+CPU_SECONDS_PER_IMAGE_FLOOR = 0.004  # data loading and per-step overhead dominate tiny images
 
 
 def resolve_device(requested: str) -> str:
@@ -38,7 +39,8 @@ def cpu_estimate_seconds(model: str, imgsz: int, n_images: int, epochs: int) -> 
     """A rough CPU wall-time estimate for a training run (order of magnitude, not a promise)."""
     size = model.replace("-cls", "")[-1:]
     cores = max(1, os.cpu_count() or 1)
-    per_image = CPU_SECONDS_PER_IMAGE_224 * MODEL_COST.get(size, 1.0) * (imgsz / 224) ** 2 / cores
+    per_image = max(CPU_SECONDS_PER_IMAGE_FLOOR,
+                    CPU_SECONDS_PER_IMAGE_224 * MODEL_COST.get(size, 1.0) * (imgsz / 224) ** 2) / cores
     return per_image * n_images * epochs * 1.25  # + validation
 
 
