@@ -83,8 +83,8 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("trained")
     data = make_learnable_dataset(base, per_class=30)
     run_dir, record = train(TrainOptions(data=data, epochs=8, imgsz=32, batch=8, device="cpu", pretrained=False,
-                                         runs_dir=base / "runs", name="tiny", quiet=True, report=False, set=["warmup_epochs=0"],
-                                         aug="none"))
+                                         runs_dir=base / "runs", name="tiny", quiet=True, report=False,
+                                         set=["warmup_epochs=0"], aug="none"))
     assert record.status == "completed"
     return run_dir
 

@@ -18,7 +18,7 @@ def test_demo_pipeline_end_to_end_twice(tmp_path):
     if shutil.which("curl") is None:
         pytest.skip("curl not installed")
     env = {**os.environ, "DEMO_DATA": str(tmp_path / "data"), "DEMO_RUNS_DIR": str(tmp_path / "runs")}
-    for attempt in range(2):  # the second run reuses the dataset and makes a new run folder
+    for _ in range(2):  # the second run reuses the dataset and makes a new run folder
         res = subprocess.run(["bash", str(REPO / "scripts" / "demo.sh")], cwd=REPO, env=env, capture_output=True,
                              text=True, timeout=900)
         assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]

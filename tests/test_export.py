@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -17,7 +18,8 @@ from yolocls.onnx_model import OnnxClassifier, file_sha256
 from yolocls.preprocess import preprocess
 
 
-@pytest.mark.parametrize("h, w, size", [(480, 640, 320), (37, 53, 32), (640, 480, 224), (20, 30, 32), (333, 517, 96)])
+@pytest.mark.parametrize("h, w, size", [(480, 640, 320), (37, 53, 32), (640, 480, 224), (20, 30, 32),
+                                        (333, 517, 96)])
 def test_preprocess_reproduces_ultralytics_classify_transforms(h, w, size):
     from ultralytics.data.augment import classify_transforms
 
@@ -54,9 +56,9 @@ def test_export_errors(tmp_path, capsys):
     assert "no weights to export" in capsys.readouterr().err
 
 
-def test_predict_cli_json_matches_runtime(exported_run, tmp_path):
-    dataset = json.loads((exported_run / "run.json").read_text())["dataset"]
-    images = sorted((tmp_path / "x").glob("*")) or sorted(__import__("pathlib").Path(dataset, "test").rglob("*.png"))[:3]
+def test_predict_cli_json_matches_runtime(exported_run):
+    dataset = Path(json.loads((exported_run / "run.json").read_text())["dataset"])
+    images = sorted((dataset / "test").rglob("*.png"))[:3]
     res = subprocess.run([sys.executable, "-m", "yolocls", "predict", *map(str, images), "--model",
                           str(exported_run), "--json", "--top-k", "2"], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr

@@ -77,7 +77,7 @@ def test_prepare_is_deterministic_and_seed_matters(make_class_folders, tmp_path)
 def test_prepare_keeps_presplit_layout_and_accepts_valid_alias(tmp_path):
     src = tmp_path / "src"
     for split, n in (("train", 6), ("valid", 2), ("test", 2)):
-        for ci, c in enumerate(("a", "b")):
+        for c in ("a", "b"):
             d = src / split / c
             d.mkdir(parents=True)
             for k in range(n):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 import os
 import socket
 import subprocess
@@ -70,7 +69,8 @@ def test_health_ready_model_docs(client, onnx_path):
 def test_predict_several_files_in_order_with_top_k(client, onnx_path):
     model = OnnxClassifier(onnx_path)
     files = [png(class_image(i, 500 + i)) for i in range(3)]
-    res = client.post("/predict?top_k=2", files=[("file", (f"img{i}.png", d, "image/png")) for i, d in enumerate(files)])
+    parts = [("file", (f"img{i}.png", d, "image/png")) for i, d in enumerate(files)]
+    res = client.post("/predict?top_k=2", files=parts)
     assert res.status_code == 200, res.text
     body = res.json()
     assert [p["filename"] for p in body["predictions"]] == ["img0.png", "img1.png", "img2.png"]
@@ -183,7 +183,7 @@ def test_many_concurrent_requests_are_all_answered_correctly_and_batched(live_se
         assert pred["class_id"] == expected[i][0]
         assert pred["confidence"] == pytest.approx(expected[i][1], abs=1e-5)
     metrics = httpx.get(f"{live_server}/metrics").text
-    count = float(next(l.split()[-1] for l in metrics.splitlines() if l.startswith("yolocls_batch_size_count")))
-    total = float(next(l.split()[-1] for l in metrics.splitlines() if l.startswith("yolocls_batch_size_sum")))
+    values = {ln.split()[0]: float(ln.split()[-1]) for ln in metrics.splitlines() if ln.startswith("yolocls_batch")}
+    count, total = values["yolocls_batch_size_count"], values["yolocls_batch_size_sum"]
     assert total == 48 and count < 48  # some model calls served several requests
     assert httpx.get(f"{live_server}/health").json() == {"status": "ok"}

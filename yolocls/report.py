@@ -116,12 +116,16 @@ def _write_html(out: Path, run_dir: Path, metrics: ReportMetrics, per_class: pd.
     arg_rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(json.dumps(v))}</td></tr>"
                        for k, v in args.items())
     files = ["metrics.json", "per_class.csv", "predictions.csv", "confusion_matrix.csv"]
-    body = f"""<!doctype html><html><head><meta charset="utf-8"><title>yolocls report: {html.escape(run_dir.name)}</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}}table{{border-collapse:collapse;margin:1em 0}}
-td,th{{border:1px solid #ccc;padding:3px 8px;text-align:left}}img{{max-width:100%;border:1px solid #eee;margin:.5em 0}}</style>
-</head><body><h1>Run {html.escape(run_dir.name)}</h1>
-<p>Preset <b>{html.escape(str(record.preset if record else 'n/a'))}</b>, model {html.escape(record.model if record else 'n/a')},
-split <b>{metrics.split}</b> ({metrics.images} images), weights {html.escape(metrics.weights)}.</p>
+    style = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}"
+             "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}"
+             "img{max-width:100%;border:1px solid #eee;margin:.5em 0}")
+    name = html.escape(run_dir.name)
+    preset = html.escape(str(record.preset if record else "n/a"))
+    model = html.escape(record.model if record else "n/a")
+    body = f"""<!doctype html><html><head><meta charset="utf-8"><title>yolocls report: {name}</title>
+<style>{style}</style></head><body><h1>Run {name}</h1>
+<p>Preset <b>{preset}</b>, model {model}, split <b>{metrics.split}</b> ({metrics.images} images),
+weights {html.escape(metrics.weights)}.</p>
 <h2>Headline</h2><table>{rows}</table>
 <h2>Per class</h2>{per_class.to_html(float_format=lambda x: f"{x:.4f}")}
 <h2>Pictures</h2>{''.join(_img_tag(p) for p in pictures)}

@@ -130,7 +130,7 @@ def read_labels_csv(csv_path: Path, filename_col: str | None, label_col: str | N
     except UnicodeDecodeError as exc:
         raise SourceError(f"{csv_path}: not UTF-8 text ({exc.reason}); save the CSV as UTF-8") from exc
     except (pd.errors.EmptyDataError, csv.Error):
-        raise SourceError(f"{csv_path}: empty CSV; expected a header 'filename,label' and one row per image")
+        raise SourceError(f"{csv_path}: empty CSV; expected a header 'filename,label' and one row per image") from None
     except pd.errors.ParserError as exc:
         raise SourceError(f"{csv_path}: cannot parse CSV ({exc})") from exc
     columns = {str(c).strip().lower(): c for c in df.columns}
