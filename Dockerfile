@@ -13,19 +13,21 @@ ARG BASE_IMAGE=python:3.11-slim
 FROM ${BASE_IMAGE} AS base
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PATH=/opt/venv/bin:$PATH
-# A venv works on both the official image and Debian's python3 (which refuses system-wide pip installs).
-RUN python3 -m venv /opt/venv && /opt/venv/bin/pip install --upgrade pip
 
 # ---------- serve: dependency layer, then the package without its training dependencies ----------
 FROM base AS serve-build
+# A venv works on both the official image and Debian's python3 (which refuses system-wide pip installs).
+RUN python3 -m venv /opt/venv && pip install --upgrade pip
 COPY docker/requirements-serve.txt /tmp/requirements-serve.txt
-RUN pip install -r /tmp/requirements-serve.txt
+RUN pip install --no-compile -r /tmp/requirements-serve.txt
 COPY pyproject.toml README.md /src/
 COPY yolocls /src/yolocls
-RUN pip install --no-deps /src
+# No pip/setuptools in the final image: nothing installs packages at run time.
+RUN pip install --no-compile --no-deps /src && pip uninstall -y -q setuptools pip
 
 # ---------- train: torch + Ultralytics + OpenCV's system libraries ----------
 FROM base AS train
+RUN python3 -m venv /opt/venv && pip install --upgrade pip
 RUN apt-get update && apt-get install -y --no-install-recommends libgl1 libglib2.0-0 \
     && rm -rf /var/lib/apt/lists/*
 # Dependency layer first (cached while only the code changes): everything pyproject.toml lists.

@@ -24,9 +24,9 @@ fi
 
 step "a small model from the bundled sample (prepare -> train -> export)"
 $Y prepare datasets/sample --out "$WORK/data" > /dev/null
-$Y train --data "$WORK/data" --runs-dir "$WORK/runs" --name model --imgsz 64 --epochs 8 --batch 16 \
+$Y train --data "$WORK/data" --runs-dir "$WORK/runs" --name served --imgsz 64 --epochs 8 --batch 16 \
   --set warmup_epochs=0 --no-report --quiet --no-pretrained
-$Y export "$WORK/runs/model" | tail -2
+$Y export "$WORK/runs/served" | tail -2
 
 step "buildah bud --target serve"
 buildah bud --isolation chroot --network host --layers --build-arg BASE_IMAGE="$BASE_IMAGE" --target serve \
@@ -42,7 +42,7 @@ buildah run --isolation chroot "$CONTAINER" -- sh -c 'id -un'
 
 step "start the server in the image (model mounted at /models/run)"
 PORT=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-buildah run --isolation chroot --network host -v "$WORK/runs/model:/models/run:ro" \
+buildah run --isolation chroot --network host -v "$WORK/runs/served:/models/run:ro" \
   --env YOLOCLS_MODEL=/models/run --env YOLOCLS_PORT="$PORT" --env YOLOCLS_HOST=127.0.0.1 \
   "$CONTAINER" -- yolocls serve > "$WORK/serve.log" 2>&1 &
 SERVER=$!

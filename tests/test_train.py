@@ -83,6 +83,7 @@ def test_bad_set_is_rejected_with_valid_keys(pairs, message):
     (["--set", "nope=1"], "--set nope: unknown training argument"),
     (["--device", "3"], "GPU [3] not available"),
     (["--weights", "/nonexistent.pt"], "--weights /nonexistent.pt: file not found"),
+    (["--name", "model"], "--name model is rewritten by Ultralytics"),
 ])
 def test_train_bad_inputs_exit_2_with_one_line(learnable_dataset, tmp_path, capsys, args, message):
     argv = ["train", "--data", str(learnable_dataset), "--runs-dir", str(tmp_path / "runs"), *args]
@@ -98,14 +99,18 @@ def test_train_rejects_folder_that_is_not_a_prepared_dataset(make_class_folders,
     assert "not a prepared dataset" in capsys.readouterr().err
 
 
-def test_train_offline_in_network_namespace_with_scratch_fallback_message(learnable_dataset, tmp_path):
+def test_train_offline_in_network_namespace_with_scratch_fallback_message(tmp_path):
     if shutil.which("unshare") is None or os.geteuid() != 0:
         pytest.skip("needs root and unshare to create a network namespace")
     probe = subprocess.run(["unshare", "-n", "true"], capture_output=True)
     if probe.returncode != 0:
         pytest.skip(f"unshare -n not permitted here: {probe.stderr.decode().strip()}")
+    from tests.conftest import make_learnable_dataset
+
+    # non-ASCII class names make Ultralytics look for Arial.Unicode.ttf, which it would download
+    data = make_learnable_dataset(tmp_path / "d", classes=("café", "naïve", "日本"), per_class=12)
     config = tmp_path / "ycfg"  # a fresh Ultralytics config dir: no cached fonts or settings
-    res = yolocls("train", "--data", learnable_dataset, "--runs-dir", tmp_path / "runs", "--name", "offline",
+    res = yolocls("train", "--data", data, "--runs-dir", tmp_path / "runs", "--name", "offline",
                   "--epochs", "1", "--imgsz", "32", "--no-report", prefix=["unshare", "-n"],
                   env={"YOLO_CONFIG_DIR": str(config), "YOLOCLS_WEIGHTS_DIR": str(tmp_path / "noweights")},
                   timeout=300)
@@ -115,6 +120,8 @@ def test_train_offline_in_network_namespace_with_scratch_fallback_message(learna
     assert "warning: no CUDA GPU found, training on CPU (roughly" in res.stderr
     record = json.loads((tmp_path / "runs" / "offline" / "run.json").read_text())
     assert record["status"] == "completed" and record["weights_source"] == "scratch"
+    assert record["classes"] == ["café", "naïve", "日本"]
+    assert (tmp_path / "runs" / "offline" / "results.png").is_file()  # plots were drawn without a download
 
 
 def test_train_uses_weights_from_weights_dir_and_never_overwrites_runs(learnable_dataset, trained_run, tmp_path):

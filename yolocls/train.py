@@ -147,6 +147,8 @@ def _new_run(opts: TrainOptions) -> tuple[RunRecord, Path, str, dict[str, Any]]:
         est = cpu_estimate_seconds(preset.model, int(args["imgsz"]), n_train, int(args["epochs"]))
         log(f"warning: no CUDA GPU found, training on CPU (roughly {format_duration(est)} for {args['epochs']} "
             f"epochs of {n_train} images at {args['imgsz']} px); use a GPU for the full preset", opts.quiet)
+    if opts.name == "model":  # Ultralytics silently renames a run called 'model' after the model file
+        raise ConfigError("--name model is rewritten by Ultralytics; choose another run name")
     run_dir = unique_run_dir(opts.runs_dir.expanduser().resolve(), opts.name or f"{data.name}-{opts.preset}")
     full_args = {**args, "data": str(data), "project": str(run_dir.parent), "name": run_dir.name,
                  "exist_ok": True, "device": device}
@@ -193,6 +195,9 @@ def train(opts: TrainOptions) -> tuple[Path, RunRecord]:
         model = YOLO(model_path, task="classify")
         model.add_callback("on_fit_epoch_end", progress.on_fit_epoch_end)
         model.train(**train_args, verbose=not opts.quiet)
+        save_dir = Path(model.trainer.save_dir).resolve() if model.trainer is not None else None
+        if save_dir != run_dir:
+            raise RunError(f"Ultralytics wrote the run to {save_dir}, not {run_dir}; outputs are there")
     except KeyboardInterrupt:
         _finish(record, run_dir, "interrupted", "interrupted by the user (Ctrl-C); continue with "
                 f"`yolocls train --resume {run_dir}`")
