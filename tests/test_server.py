@@ -187,3 +187,35 @@ def test_many_concurrent_requests_are_all_answered_correctly_and_batched(live_se
     count, total = values["yolocls_batch_size_count"], values["yolocls_batch_size_sum"]
     assert total == 48 and count < 48  # some model calls served several requests
     assert httpx.get(f"{live_server}/health").json() == {"status": "ok"}
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header claims huge dimensions (a decompression bomb) with almost no data."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + \
+        chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("name, payload", [
+    ("bomb.png", _png_header_only(100_000, 100_000)),
+    ("wide.png", _png_header_only(2_000, 1_000)),
+])
+def test_decompression_bombs_get_413_not_500(client, name, payload):
+    res = client.post("/predict", files=[("file", (name, payload, "image/png"))])
+    assert res.status_code == 413 and name in res.json()["detail"]
+
+
+@pytest.mark.parametrize("fmt, mode", [("GIF", "P"), ("WEBP", "RGBA"), ("PNG", "I;16"), ("PNG", "LA"), ("BMP", "L"),
+                                       ("TIFF", "RGB"), ("JPEG", "CMYK")])
+def test_odd_but_valid_formats_are_classified(client, fmt, mode):
+    buf = io.BytesIO()
+    Image.new("RGB", (50, 40), (200, 10, 10)).convert(mode).save(buf, fmt)
+    res = client.post("/predict", files=[("file", (f"x.{fmt.lower()}", buf.getvalue(), "image/*"))])
+    assert res.status_code == 200, res.text
+    assert res.json()["predictions"][0]["filename"] == f"x.{fmt.lower()}"

@@ -10,6 +10,7 @@ No torch import here: the serving path must not need it.
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 
 import cv2
@@ -21,11 +22,18 @@ from yolocls.errors import EmptyImageError, ImageError, ImageTooLargeError
 DEFAULT_MAX_PIXELS = 40_000_000
 
 
+BOMB = (1 << 31, 1 << 31)  # stands for "larger than anything": Pillow refused the header as a bomb
+
+
 def image_size(data: bytes) -> tuple[int, int] | None:
     """(width, height) from the header without decoding pixels; None when PIL cannot tell."""
     try:
-        with Image.open(io.BytesIO(data)) as im:
-            return im.size
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                return im.size
+    except Image.DecompressionBombError:
+        return BOMB
     except Exception:
         return None
 
@@ -35,9 +43,14 @@ def decode_image(data: bytes, name: str = "image", max_pixels: int = DEFAULT_MAX
     if not data:
         raise EmptyImageError(f"{name}: empty file")
     size = image_size(data)
+    if size == BOMB:
+        raise ImageTooLargeError(f"{name}: image dimensions exceed the limit of {max_pixels} pixels")
     if size is not None and size[0] * size[1] > max_pixels:
         raise ImageTooLargeError(f"{name}: {size[0]}x{size[1]} exceeds the limit of {max_pixels} pixels")
-    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    try:
+        bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    except cv2.error:
+        bgr = None  # OpenCV refuses some malformed or oversized inputs by raising
     if bgr is None or bgr.size == 0:
         raise ImageError(f"{name}: not a decodable image (corrupt, truncated or unsupported format)")
     if bgr.shape[0] * bgr.shape[1] > max_pixels:
