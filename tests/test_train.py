@@ -138,7 +138,8 @@ def test_train_uses_weights_from_weights_dir_and_never_overwrites_runs(learnable
     assert record["weights_source"] == "weights-dir" and record["weights"] == str(wdir / "yolov8n-cls.pt")
 
 
-def test_interrupted_run_is_marked_and_resumable(learnable_dataset, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_run_is_marked_and_resumable(learnable_dataset, tmp_path, sig):
     runs = tmp_path / "runs"
     proc = subprocess.Popen([sys.executable, "-m", "yolocls", "train", "--data", str(learnable_dataset),
                              "--runs-dir", str(runs), "--name", "int", "--epochs", "12", "--imgsz", "32",
@@ -150,7 +151,7 @@ def test_interrupted_run_is_marked_and_resumable(learnable_dataset, tmp_path):
         if record_path.exists() and json.loads(record_path.read_text()).get("epochs_completed", 0) >= 1:
             break
         time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err[-2000:]
     record = json.loads(record_path.read_text())

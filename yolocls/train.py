@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import platform
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -191,6 +193,7 @@ def train(opts: TrainOptions) -> tuple[Path, RunRecord]:
 
     log(f"run folder: {run_dir}", opts.quiet)
     progress = _Progress(record, run_dir, opts.quiet)
+    previous = _sigterm_as_interrupt()
     try:
         model = YOLO(model_path, task="classify")
         model.add_callback("on_fit_epoch_end", progress.on_fit_epoch_end)
@@ -199,7 +202,7 @@ def train(opts: TrainOptions) -> tuple[Path, RunRecord]:
         if save_dir != run_dir:
             raise RunError(f"Ultralytics wrote the run to {save_dir}, not {run_dir}; outputs are there")
     except KeyboardInterrupt:
-        _finish(record, run_dir, "interrupted", "interrupted by the user (Ctrl-C); continue with "
+        _finish(record, run_dir, "interrupted", "interrupted (Ctrl-C or SIGTERM); continue with "
                 f"`yolocls train --resume {run_dir}`")
         raise
     except BaseException as exc:
@@ -208,8 +211,22 @@ def train(opts: TrainOptions) -> tuple[Path, RunRecord]:
             raise
         raise TrainingFailed(f"training failed: {type(exc).__name__}: {exc} (run record: {run_dir / 'run.json'})"
                              ) from exc
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     _finish(record, run_dir, "completed", None)
     return run_dir, record
+
+
+def _sigterm_as_interrupt() -> Any:
+    """A scheduler's SIGTERM stops the run like Ctrl-C, so run.json still ends as `interrupted`."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, handler)
 
 
 def _finish(record: RunRecord, run_dir: Path, status: str, error: str | None) -> None:
