@@ -34,7 +34,8 @@ RUN apt-get update && apt-get install -y --no-install-recommends libgl1 libglib2
 COPY pyproject.toml README.md /src/
 RUN mkdir -p /src/yolocls && touch /src/yolocls/__init__.py && pip install /src && pip uninstall -y yolocls
 COPY yolocls /src/yolocls
-RUN pip install --no-deps /src
+# drop the stub's build leftovers, or setuptools would package the stub instead of the real code
+RUN rm -rf /src/build /src/*.egg-info && pip install --no-deps /src
 ENV YOLO_CONFIG_DIR=/tmp/ultralytics YOLO_OFFLINE=true YOLO_AUTOINSTALL=false \
     YOLOCLS_WEIGHTS_DIR=/weights MPLBACKEND=Agg
 WORKDIR /work
