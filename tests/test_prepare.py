@@ -394,3 +394,26 @@ def test_prepare_bundled_sample_in_csv_form(tmp_path):
     assert m["layout"] == "csv" and len(m["classes"]) == 10
     assert all(m["counts"][s][c] >= 1 for s in ("train", "val", "test") for c in m["classes"])
     assert os.path.getsize(out / m["files"][0]["path"]) > 0
+
+
+def test_prepare_archive_with_file_and_folder_of_the_same_name_fails_cleanly(tmp_path, capsys):
+    z = tmp_path / "clash.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.writestr("data/cat", b"i am a file")
+        zf.writestr("data/cat/1.png", b"and a folder")
+    assert run(z, "--out", tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert "cannot extract" in err and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clash.zip"]
+
+
+def test_prepare_output_in_unwritable_place_is_one_line(make_class_folders, tmp_path, capsys):
+    if os.geteuid() == 0:
+        target = Path("/proc/yolocls-out")  # not writable even for root
+    else:
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        target = locked / "out"
+    assert run(make_class_folders(per_class=5), "--out", target) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("yolocls prepare: error:") and "Traceback" not in err

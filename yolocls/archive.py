@@ -126,10 +126,11 @@ def extract_archive(archive: Path, dest: Path, max_members: int = MAX_MEMBERS,
         else:
             try:
                 _extract_tar(archive, dest, budget)
-            except (tarfile.TarError, EOFError, OSError) as exc:
-                if isinstance(exc, UnsafeArchiveError):
-                    raise
+            except (tarfile.TarError, EOFError) as exc:
                 raise SourceError(f"{archive}: not a valid tar archive ({exc})") from exc
+    except OSError as exc:  # e.g. a member that is both a file and a folder, or a full disk
+        shutil.rmtree(dest, ignore_errors=True)
+        raise SourceError(f"{archive}: cannot extract ({exc.strerror or exc}: {exc.filename or ''})") from exc
     except BaseException:
         shutil.rmtree(dest, ignore_errors=True)
         raise

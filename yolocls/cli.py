@@ -327,3 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"yolocls {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except OSError as exc:  # permissions, full disk, missing paths: the user's environment, not a bug
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"yolocls {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return EXIT_USER_ERROR
