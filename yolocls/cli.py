@@ -262,6 +262,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not os.environ.get("YOLOCLS_MODEL"):
         raise_config("--model PATH (or YOLOCLS_MODEL) is required: an exported .onnx file or a run folder")
     settings = ServeSettings()  # type: ignore[call-arg]
+    if settings.workers > 1 and settings.threads is None:  # share the cores between worker processes
+        os.environ["YOLOCLS_THREADS"] = str(max(1, (os.cpu_count() or 1) // settings.workers))
     os.environ["YOLOCLS_MODEL"] = str(resolve_model_path(settings.model).resolve())  # fail fast, clearly
     uvicorn.run("yolocls.server:app_from_env", factory=True, host=settings.host, port=settings.port,
                 workers=settings.workers, log_level="info", access_log=False)
