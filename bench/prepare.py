@@ -47,6 +47,7 @@ def make_source(dest: Path, n_images: int) -> Path:
 def time_ultralytics(src: Path) -> float:
     out = Path(f"{src}_split")
     shutil.rmtree(out, ignore_errors=True)
+    os.sync()  # start from clean page cache write-back, so earlier rounds do not slow this one
     code = ("import os; os.environ['YOLO_OFFLINE']='true'\n"
             "from ultralytics.data.split import split_classify_dataset\n"
             f"split_classify_dataset({str(src)!r}, 0.8)")
@@ -59,6 +60,7 @@ def time_ultralytics(src: Path) -> float:
 
 def time_yolocls(src: Path, out: Path) -> float:
     shutil.rmtree(out, ignore_errors=True)
+    os.sync()
     t = time.perf_counter()
     subprocess.run([sys.executable, "-m", "yolocls", "prepare", str(src), "--out", str(out), "--split", "0.8,0.2"],
                    check=True, capture_output=True)
