@@ -47,6 +47,8 @@ class OnnxClassifier:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads or (os.cpu_count() or 1)
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Idle inference threads must not spin: in a server they would steal the cores decoding needs.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in ort.get_available_providers()]
         try:
             self.session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
