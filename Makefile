@@ -21,7 +21,8 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check yolocls tests bench
+	$(VENV)/bin/ruff check yolocls tests bench scripts
+	$(VENV)/bin/mypy yolocls
 
 docker-test:
 	@bash scripts/docker-test.sh

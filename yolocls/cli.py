@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 from yolocls import __version__
-from yolocls.errors import YoloclsError
+from yolocls.errors import ConfigError, YoloclsError
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -114,7 +114,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from yolocls.train import TrainOptions, train
 
     if args.resume and args.data:
-        raise_config("--resume continues a run with its own dataset; do not pass --data")
+        raise ConfigError("--resume continues a run with its own dataset; do not pass --data")
     opts = TrainOptions(data=args.data, preset=args.preset, name=args.name, epochs=args.epochs, imgsz=args.imgsz,
                         batch=args.batch, device=args.device, weights=args.weights,
                         pretrained=not args.no_pretrained, aug=args.aug, set=args.set, resume=args.resume,
@@ -139,12 +139,6 @@ def _report_after_training(run_dir: Path, quiet: bool) -> None:
             print(f"report: {result.report_dir}")
     except YoloclsError as exc:
         print(f"yolocls train: warning: report not written: {exc}", file=sys.stderr)
-
-
-def raise_config(msg: str) -> None:
-    from yolocls.errors import ConfigError
-
-    raise ConfigError(msg)
 
 
 def cmd_presets(args: argparse.Namespace) -> int:
@@ -260,7 +254,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if value is not None:
             os.environ[f"YOLOCLS_{key.upper()}"] = str(value)
     if not os.environ.get("YOLOCLS_MODEL"):
-        raise_config("--model PATH (or YOLOCLS_MODEL) is required: an exported .onnx file or a run folder")
+        raise ConfigError("--model PATH (or YOLOCLS_MODEL) is required: an exported .onnx file or a run folder")
     settings = ServeSettings()  # type: ignore[call-arg]
     if settings.workers > 1 and settings.threads is None:  # share the cores between worker processes
         os.environ["YOLOCLS_THREADS"] = str(max(1, (os.cpu_count() or 1) // settings.workers))
@@ -281,9 +275,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from yolocls.preprocess import load_image, preprocess
     from yolocls.schemas import ModelRef, PredictResponse, to_predictions
 
-    model_path = args.model or (Path(os.environ["YOLOCLS_MODEL"]) if os.environ.get("YOLOCLS_MODEL") else None)
+    model_path: Path | None = args.model or (Path(os.environ["YOLOCLS_MODEL"]) if os.environ.get("YOLOCLS_MODEL")
+                                             else None)
     if model_path is None:
-        raise_config("--model PATH (or YOLOCLS_MODEL) is required: an exported .onnx file or a run folder")
+        raise ConfigError("--model PATH (or YOLOCLS_MODEL) is required: an exported .onnx file or a run folder")
     start = time.perf_counter()
     model = OnnxClassifier(resolve_model_path(model_path))
     batch = np.stack([preprocess(load_image(p), model.imgsz) for p in args.images])

@@ -6,7 +6,7 @@ import json
 import os
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -121,10 +121,10 @@ def _reference_probs(weights: Path, paths: list[Path], imgsz: int) -> np.ndarray
     from ultralytics import YOLO
 
     model = YOLO(str(weights), task="classify")
-    out = []
+    out: list[np.ndarray] = []
     for start in range(0, len(paths), 32):
-        results = model.predict([str(p) for p in paths[start:start + 32]], imgsz=imgsz, device="cpu",
-                                verbose=False, batch=32)
+        results: Any = model.predict([str(p) for p in paths[start:start + 32]], imgsz=imgsz, device="cpu",
+                                     verbose=False, batch=32)
         out.extend(r.probs.data.float().cpu().numpy() for r in results)
     return np.stack(out)
 

@@ -66,9 +66,8 @@ def compute_metrics(y_true: np.ndarray, probs: np.ndarray, classes: list[str], s
     clipped = np.clip(probs, 1e-12, 1.0)
     clipped = clipped / clipped.sum(axis=1, keepdims=True)
     try:
-        auc: float | None = float(roc_auc_score(y_true, clipped, multi_class="ovr", labels=labels))
-        if math.isnan(auc):
-            auc = None
+        value = float(roc_auc_score(y_true, clipped, multi_class="ovr", labels=labels))
+        auc: float | None = None if math.isnan(value) else value
     except ValueError:  # a class with no positive images
         auc = None
     per_class = {

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar, cast
 
 from pydantic import BaseModel, Field
 from tqdm import tqdm
@@ -165,7 +165,7 @@ def _resolve_groups(items: list[SourceItem], scans: list[ScanResult], threshold:
         in_group.update(members)
         labels = sorted({items[i].label for i in members})
         shas = {scans[i].sha256 for i in members}
-        kind = "exact" if len(shas) == 1 else "near"
+        kind: Literal["exact", "near"] = "exact" if len(shas) == 1 else "near"
         files = [items[i].rel for i in members]
         if len(labels) > 1:
             for i in members:
@@ -295,7 +295,8 @@ def prepare_dataset(opts: PrepareOptions) -> PrepareResult:
             jobs.append((item.path, stage / rel_out, scan.convert))
         manifest = Manifest(
             created=datetime.now(timezone.utc), yolocls_version=__version__, source=str(source.resolve()),
-            layout=found.layout, classes=classes, counts=counts, split=split_ratios, seed=opts.seed,
+            layout=cast(Literal["folders", "presplit", "csv"], found.layout),
+            classes=classes, counts=counts, split=split_ratios, seed=opts.seed,
             near_duplicate_threshold=opts.near_duplicate_threshold, skipped=sorted(skipped, key=lambda s: s.path),
             duplicates=dup_report, warnings=warnings, files=sorted(files, key=lambda f: f.path))
         result = PrepareResult(manifest=manifest, out=out)

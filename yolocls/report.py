@@ -184,8 +184,10 @@ def write_report(opts: ReportOptions) -> ReportResult:
         wrong = wrong[np.argsort(-conf[wrong], kind="stable")][:MAX_MISTAKES]
         import cv2
 
-        imgs = [cv2.cvtColor(cv2.imread(str(paths[i]), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB) for i in wrong]
-        titles = [f"true: {classes[y_true[i]]}\npred: {classes[pred[i]]} ({conf[i]:.2f})" for i in wrong]
+        shown = [(i, cv2.imread(str(paths[i]), cv2.IMREAD_COLOR)) for i in wrong]
+        imgs = [cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB) for _, bgr in shown if bgr is not None]
+        titles = [f"true: {classes[y_true[i]]}\npred: {classes[pred[i]]} ({conf[i]:.2f})"
+                  for i, bgr in shown if bgr is not None]
         if plot_mistakes(imgs, titles, tmp / "mistakes.png"):
             pictures.append(tmp / "mistakes.png")
         _write_html(tmp, run_dir, metrics, per_class.set_index("class"), pictures)

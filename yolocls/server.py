@@ -82,9 +82,9 @@ class LimitAndMeasure:
             await send(message)
 
         try:
-            receive = await self._buffer_body(scope, receive, send_wrapper)
-            if receive is not None:
-                await self.app(scope, receive, send_wrapper)
+            replay = await self._buffer_body(scope, receive, send_wrapper)
+            if replay is not None:
+                await self.app(scope, replay, send_wrapper)
         finally:
             self.metrics.requests.labels(path, str(status["code"])).inc()
             self.metrics.latency.labels(path).observe(time.perf_counter() - start)

@@ -31,7 +31,7 @@ class SourceItem:
 
 @dataclass
 class Collected:
-    layout: str  # "folders" | "presplit" | "csv"
+    layout: str  # "folders" | "presplit" | "csv" (Manifest.layout)
     items: list[SourceItem]
     ignored: list[tuple[str, str]]  # (relative path, reason)
     warnings: list[str]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -24,10 +25,11 @@ class TorchClassifier:
         if yolo.task != "classify":
             raise ModelError(f"{weights}: a '{yolo.task}' model, not a classification model")
         self.device = torch.device("cuda:0" if device != "cpu" and torch.cuda.is_available() else "cpu")
-        self.model = yolo.model.to(self.device).float().eval()
-        names = yolo.model.names
+        net: Any = yolo.model
+        self.model = net.to(self.device).float().eval()
+        names = net.names
         self.classes = [names[i] for i in sorted(names)] if isinstance(names, dict) else list(names)
-        args = getattr(yolo.model, "args", {}) or {}
+        args = getattr(net, "args", {}) or {}
         imgsz = args.get("imgsz", 224) if isinstance(args, dict) else getattr(args, "imgsz", 224)
         self.imgsz = int(imgsz[0] if isinstance(imgsz, (list, tuple)) else imgsz)
         self._torch = torch

@@ -81,7 +81,8 @@ def read_results(run_dir: Path) -> list[dict[str, float]]:
 
 def best_from_results(rows: list[dict[str, float]]) -> tuple[int | None, dict[str, float]]:
     """Best epoch by Ultralytics' classification fitness (mean of top-1 and top-5)."""
-    best, best_metrics = None, {}
+    best: int | None = None
+    best_metrics: dict[str, float] = {}
     for row in rows:
         top1, top5 = row.get("metrics/accuracy_top1"), row.get("metrics/accuracy_top5")
         if top1 is None or top5 is None:
