@@ -417,3 +417,40 @@ def test_prepare_output_in_unwritable_place_is_one_line(make_class_folders, tmp_
     assert run(make_class_folders(per_class=5), "--out", target) == 2
     err = capsys.readouterr().err
     assert err.startswith("yolocls prepare: error:") and "Traceback" not in err
+
+
+def test_prepare_follows_symlinked_images_and_folders(make_class_folders, tmp_path):
+    src = make_class_folders(per_class=10)
+    elsewhere = make_class_folders(classes=("owl",), per_class=10, root=tmp_path / "elsewhere", seed=5)
+    (src / "owl").symlink_to(elsewhere / "owl", target_is_directory=True)
+    (src / "cat" / "loop").symlink_to(src, target_is_directory=True)  # a cycle must not hang
+    out = tmp_path / "out"
+    assert run(src, "--out", out) == 0
+    m = manifest(out)
+    assert m["classes"] == ["cat", "dog", "fox", "owl"]
+    assert sum(m["counts"][s]["owl"] for s in m["counts"]) == 10
+
+
+def test_prepare_csv_accepts_absolute_paths_inside_the_folder(tmp_path, capsys):
+    img = tmp_path / "imgs"
+    img.mkdir()
+    rows = ["filename,label"]
+    for k in range(12):
+        noise_image(k).save(img / f"{k}.png")
+        rows.append(f"{img / f'{k}.png'},{'a' if k % 2 else 'b'}")
+    (tmp_path / "labels.csv").write_text("\n".join(rows))
+    assert run(img, "--csv", tmp_path / "labels.csv", "--out", tmp_path / "out", "--split", "0.5,0.5") == 0
+    (tmp_path / "evil.csv").write_text("filename,label\n/etc/hostname,a\n")
+    assert run(img, "--csv", tmp_path / "evil.csv", "--out", tmp_path / "out2") == 2
+    assert "points outside the image folder" in capsys.readouterr().err
+
+
+def test_prepare_presplit_ignores_split_flag_with_a_warning(tmp_path):
+    src = tmp_path / "src"
+    for split in ("train", "val"):
+        for c in ("a", "b"):
+            (src / split / c).mkdir(parents=True)
+            for k in range(3):
+                noise_image(hash((split, c, k)) % 10**6).save(src / split / c / f"{k}.png")
+    assert run(src, "--out", tmp_path / "out", "--split", "0.5,0.5") == 0
+    assert any("--split 0.5,0.5 ignored" in w for w in manifest(tmp_path / "out")["warnings"])

@@ -267,6 +267,9 @@ def prepare_dataset(opts: PrepareOptions) -> PrepareResult:
         if found.layout == "presplit":
             assignment, moved = _presplit_assignment(units, items)
             warnings += moved
+            if opts.split != PrepareOptions.model_fields["split"].default:
+                warnings.append(f"--split {opts.split} ignored: the source is already split into train/val"
+                                f"{'/test' if any(it.split == 'test' for it in items) else ''}")
             split_ratios = None
         else:
             assignment = assign_groups(units, [it.label for it in items], ratios, opts.seed)

@@ -52,15 +52,19 @@ def ignore_reason(rel_parts: tuple[str, ...]) -> str | None:
 
 
 def walk_files(root: Path) -> list[Path]:
-    """All regular files below root, sorted, without following symlinked folders."""
+    """All files below root, sorted. Symlinks are followed (local folders often link images in), each
+    real folder once, so link cycles end. Extracted archives never contain links: they are refused."""
     files: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root):  # os.walk: fast, and never follows symlinked dirs
+    seen: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:
+            dirnames.clear()
+            continue
+        seen.add(real)
         dirnames.sort()
         base = Path(dirpath)
-        for name in filenames:
-            path = base / name
-            if not os.path.islink(path) and os.path.isfile(path):
-                files.append(path)
+        files.extend(base / name for name in filenames if os.path.isfile(base / name))
     return sorted(files)
 
 
@@ -162,7 +166,13 @@ def looks_like_labels_csv(path: Path) -> bool:
 
 def _resolve_row(filename: str, bases: list[Path], where: str) -> Path:
     rel = filename.replace("\\", "/")
-    if rel.startswith("/") or any(p == ".." for p in rel.split("/")):
+    if rel.startswith("/"):  # absolute paths are fine when they point into the image folder
+        inside = [b for b in bases if Path(rel).resolve().is_relative_to(b.resolve())]
+        if not inside:
+            raise SourceError(f"{where}: filename '{filename}' points outside the image folder")
+        rel = Path(rel).resolve().relative_to(inside[0].resolve()).as_posix()
+        bases = inside[:1]
+    if any(p == ".." for p in rel.split("/")):
         raise SourceError(f"{where}: filename '{filename}' points outside the image folder")
     for base in bases:
         candidate = base / rel
