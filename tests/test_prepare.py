@@ -454,3 +454,16 @@ def test_prepare_presplit_ignores_split_flag_with_a_warning(tmp_path):
                 noise_image(hash((split, c, k)) % 10**6).save(src / split / c / f"{k}.png")
     assert run(src, "--out", tmp_path / "out", "--split", "0.5,0.5") == 0
     assert any("--split 0.5,0.5 ignored" in w for w in manifest(tmp_path / "out")["warnings"])
+
+
+def test_prepare_rejects_tar_gz_bomb(tmp_path, capsys):
+    bomb = tmp_path / "bomb.tar.gz"
+    payload = tmp_path / "zeros.png"
+    payload.write_bytes(b"\0" * (80 * 1024 * 1024))  # 80 MiB of zeros gzips to ~80 kB
+    with tarfile.open(bomb, "w:gz") as tf:
+        tf.add(payload, arcname="a/zeros.png")
+        tf.add(payload, arcname="b/zeros.png")
+    payload.unlink()
+    assert run(bomb, "--out", tmp_path / "out") == 2
+    assert "expands over 200x its size (zip bomb?)" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bomb.tar.gz"]

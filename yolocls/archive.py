@@ -14,7 +14,9 @@ from yolocls.errors import SourceError, UnsafeArchiveError
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
 MAX_MEMBERS = 200_000
 MAX_TOTAL_BYTES = 20 * 1024**3  # 20 GiB extracted
-MAX_RATIO = 200  # a member expanding more than this (and over 1 MiB) is treated as a bomb
+MAX_RATIO = 200  # a member, or the whole archive, expanding more than this is treated as a bomb
+BOMB_FLOOR = 64 * 1024**2  # below this much output, ratios are not judged (tiny archives compress well)
+DISK_MARGIN = 256 * 1024**2  # extraction never fills the disk to the last byte
 CHUNK = 1 << 20
 
 
@@ -38,8 +40,10 @@ def safe_member_path(name: str, archive: Path) -> PurePosixPath | None:
 class _Budget:
     """Counts members and bytes actually written, whatever the headers claim."""
 
-    def __init__(self, archive: Path, max_members: int, max_bytes: int) -> None:
+    def __init__(self, archive: Path, max_members: int, max_bytes: int, free_bytes: int) -> None:
         self.archive, self.max_members, self.max_bytes = archive, max_members, max_bytes
+        self.free_bytes = free_bytes
+        self.ratio_limit = max(BOMB_FLOOR, MAX_RATIO * archive.stat().st_size)
         self.members = 0
         self.bytes = 0
 
@@ -58,6 +62,13 @@ class _Budget:
                 if self.bytes > self.max_bytes:
                     raise UnsafeArchiveError(f"{self.archive.name}: extracts to more than "
                                              f"{self.max_bytes // 1024**2} MiB; refusing the archive")
+                if self.bytes > self.ratio_limit:
+                    raise UnsafeArchiveError(f"{self.archive.name}: expands over {MAX_RATIO}x its size "
+                                             "(zip bomb?); refusing the archive")
+                if self.bytes > self.free_bytes:
+                    raise SourceError(f"{self.archive.name}: not enough free disk space to extract it "
+                                      f"(over {self.free_bytes // 1024**2} MiB needed); free space or "
+                                      "extract it yourself and prepare the folder")
                 if compressed and written > CHUNK and written > MAX_RATIO * compressed:
                     raise UnsafeArchiveError(f"{self.archive.name}: member '{dst.name}' expands over "
                                              f"{MAX_RATIO}x (zip bomb?); refusing the archive")
@@ -115,8 +126,9 @@ def extract_archive(archive: Path, dest: Path, max_members: int = MAX_MEMBERS,
 
     On any refusal the partially extracted content is removed before the error propagates.
     """
-    budget = _Budget(archive, max_members, max_bytes)
     dest.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(dest).free - DISK_MARGIN
+    budget = _Budget(archive, max_members, max_bytes, max(0, free))
     try:
         if archive.name.lower().endswith(".zip"):
             try:
