@@ -168,7 +168,7 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", choices=["val", "test"], help="default: test when the dataset has it, else val")
     p.add_argument("--weights", choices=["best", "last"], default="best")
     p.add_argument("--data", type=Path, help="dataset folder (for runs without run.json, or a moved dataset)")
-    p.add_argument("--device", default="cpu", help="cpu (default) or a GPU id")
+    p.add_argument("--device", default="auto", help="auto (first GPU when available, default) or cpu")
     p.set_defaults(func=cmd_report)
     r = sub.add_parser("runs", help="leaderboard of all runs under runs/")
     r.add_argument("--runs-dir", type=Path, default=Path("runs"))

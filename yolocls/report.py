@@ -34,7 +34,7 @@ class ReportOptions(BaseModel):
     split: Literal["val", "test"] | None = None
     weights: Literal["best", "last"] = "best"
     data: Path | None = None
-    device: str = "cpu"
+    device: str = "auto"
 
 
 @dataclass
