@@ -119,16 +119,22 @@ def test_prepare_csv_tolerates_bom_whitespace_header_case_and_subpaths(tmp_path)
     assert sum(m["counts"][s][c] for s in m["counts"] for c in m["classes"]) == 24
 
 
-def test_prepare_csv_custom_columns(tmp_path):
+def csv_source(tmp_path: Path, header: str, row) -> tuple[Path, Path]:  # type: ignore[no-untyped-def]
+    """12 distinct PNGs in tmp_path/imgs and tmp_path/labels.csv with `row(k, path)` lines."""
     img = tmp_path / "imgs"
     img.mkdir()
-    lines = ["id;kind"]
+    lines = [header]
     for k in range(12):
         noise_image(k).save(img / f"{k}.png")
-        lines.append(f"{k}.png;{'x' if k % 2 else 'y'}")
-    (tmp_path / "l.csv").write_text("\n".join(lines))
+        lines.append(row(k, img / f"{k}.png"))
+    (tmp_path / "labels.csv").write_text("\n".join(lines))
+    return img, tmp_path / "labels.csv"
+
+
+def test_prepare_csv_custom_columns(tmp_path):
+    img, csv = csv_source(tmp_path, "id;kind", lambda k, _: f"{k}.png;{'x' if k % 2 else 'y'}")
     out = tmp_path / "out"
-    assert run(img, "--csv", tmp_path / "l.csv", "--filename-col", "id", "--label-col", "kind", "--out", out,
+    assert run(img, "--csv", csv, "--filename-col", "id", "--label-col", "kind", "--out", out,
                "--split", "0.5,0.5") == 0
     assert manifest(out)["classes"] == ["x", "y"]
 
@@ -432,14 +438,8 @@ def test_prepare_follows_symlinked_images_and_folders(make_class_folders, tmp_pa
 
 
 def test_prepare_csv_accepts_absolute_paths_inside_the_folder(tmp_path, capsys):
-    img = tmp_path / "imgs"
-    img.mkdir()
-    rows = ["filename,label"]
-    for k in range(12):
-        noise_image(k).save(img / f"{k}.png")
-        rows.append(f"{img / f'{k}.png'},{'a' if k % 2 else 'b'}")
-    (tmp_path / "labels.csv").write_text("\n".join(rows))
-    assert run(img, "--csv", tmp_path / "labels.csv", "--out", tmp_path / "out", "--split", "0.5,0.5") == 0
+    img, csv = csv_source(tmp_path, "filename,label", lambda k, path: f"{path},{'a' if k % 2 else 'b'}")
+    assert run(img, "--csv", csv, "--out", tmp_path / "out", "--split", "0.5,0.5") == 0
     (tmp_path / "evil.csv").write_text("filename,label\n/etc/hostname,a\n")
     assert run(img, "--csv", tmp_path / "evil.csv", "--out", tmp_path / "out2") == 2
     assert "points outside the image folder" in capsys.readouterr().err
