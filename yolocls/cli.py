@@ -286,7 +286,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     k = min(args.top_k, len(model.classes))
     response = PredictResponse(
         predictions=to_predictions(probs, [str(p) for p in args.images], model.classes, k),
-        model=ModelRef(name=model.metadata.get("source_run") or model.path.stem, sha256=model.sha256),
+        model=ModelRef(name=model.name, sha256=model.sha256),
         time_ms=round((time.perf_counter() - start) * 1000, 3))
     if args.json:
         print(json.dumps(response.model_dump(by_alias=True), indent=2))

@@ -63,6 +63,7 @@ class OnnxClassifier:
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
         self.fixed_batch = inp.shape[0] if isinstance(inp.shape[0], int) else None
+        self.name = str(meta.get("source_run") or path.stem)
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         if self.fixed_batch and len(batch) != self.fixed_batch:

@@ -231,9 +231,7 @@ def create_app(settings: ServeSettings | None = None, classifier: Classifier | N
 
 
 def _model_name(model: Classifier) -> str:
-    path = getattr(model, "path", None)
-    meta = getattr(model, "metadata", {}) or {}
-    return str(meta.get("source_run") or (path.stem if path is not None else type(model).__name__))
+    return str(getattr(model, "name", None) or type(model).__name__)
 
 
 def app_from_env() -> FastAPI:

@@ -175,7 +175,7 @@ def _resume_run(opts: TrainOptions) -> tuple[RunRecord, Path, str, dict[str, Any
     if not last.is_file():
         raise RunError(f"{run_dir}: no weights/last.pt to resume from (the run stopped before its first epoch); "
                        "start a new run")
-    device = resolve_device(opts.device) if opts.device != "auto" else resolve_device("auto")
+    device = resolve_device(opts.device)
     record.status, record.error, record.ended, record.device = "running", None, None, device
     record.resumed += 1
     record.save(run_dir)
