@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, Field
+from tqdm import tqdm
 
 from yolocls import __version__
 from yolocls.classifier import predict_paths
@@ -174,7 +176,10 @@ def export_model(opts: ExportOptions) -> ExportRecord:
     if opts.format == "onnx":
         _embed_onnx_metadata(exported, meta)
     runtime = _runtime_model(opts.format, exported, classes, imgsz)
-    parity = check_parity(_reference_probs(weights, paths, imgsz), predict_paths(runtime, paths), split)
+    reference = _reference_probs(weights, paths, imgsz)
+    with tqdm(total=len(paths), desc=f"parity check ({opts.format})", unit="img", file=sys.stderr,
+              disable=None) as bar:
+        parity = check_parity(reference, predict_paths(runtime, paths, on_batch=bar.update), split)
     sha = file_sha256(exported) if exported.is_file() else file_sha256(next(exported.glob("*.bin")))
     record = ExportRecord(
         format=opts.format, path=str(exported.relative_to(run_dir)), sha256=sha, classes=classes, imgsz=imgsz,

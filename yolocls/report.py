@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import yaml
 from pydantic import BaseModel
+from tqdm import tqdm
 
 from yolocls.classifier import predict_paths, top_k
 from yolocls.errors import DatasetError, RunError
@@ -150,7 +151,8 @@ def write_report(opts: ReportOptions) -> ReportResult:
     split = choose_split(dataset, opts.split)
     model = TorchClassifier(weights, opts.device)
     paths, y_true = list_split(dataset, split, model.classes)
-    probs = predict_paths(model, paths, workers=min(8, os.cpu_count() or 1))
+    with tqdm(total=len(paths), desc=f"evaluating {split}", unit="img", file=sys.stderr, disable=None) as bar:
+        probs = predict_paths(model, paths, workers=min(8, os.cpu_count() or 1), on_batch=bar.update)
     metrics = compute_metrics(y_true, probs, model.classes, split, f"{opts.weights}.pt")
     classes = model.classes
     pred = probs.argmax(axis=1)
