@@ -467,3 +467,9 @@ def test_prepare_rejects_tar_gz_bomb(tmp_path, capsys):
     assert run(bomb, "--out", tmp_path / "out") == 2
     assert "expands over 200x its size (zip bomb?)" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bomb.tar.gz"]
+
+
+def test_prepare_out_of_range_option_is_one_line_naming_the_flag(make_class_folders, tmp_path, capsys):
+    assert run(make_class_folders(per_class=5), "--out", tmp_path / "o", "--near-dup-threshold", "99") == 2
+    err = capsys.readouterr().err
+    assert "--near-dup-threshold 99: Input should be less than or equal to 15" in err and "Traceback" not in err

@@ -136,12 +136,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def live_server(onnx_path):
+def _start_server(model: Path, *extra: str) -> tuple[subprocess.Popen, str]:
     port = _free_port()
     env = {**os.environ, "YOLOCLS_MAX_BATCH": "8", "YOLOCLS_MAX_WAIT_MS": "5"}
-    proc = subprocess.Popen([sys.executable, "-m", "yolocls", "serve", "--model", str(onnx_path.parent.parent),
-                             "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([sys.executable, "-m", "yolocls", "serve", "--model", str(model), "--port", str(port),
+                             *extra], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -153,9 +152,28 @@ def live_server(onnx_path):
     else:
         proc.kill()
         pytest.fail("server did not become ready: " + proc.stdout.read().decode()[-2000:])
+    return proc, url
+
+
+@pytest.fixture(scope="module")
+def live_server(onnx_path):
+    proc, url = _start_server(onnx_path.parent.parent)  # a run folder: its exported model is served
     yield url
     proc.terminate()
     proc.wait(timeout=20)
+
+
+def test_serve_with_two_worker_processes(onnx_path):
+    proc, url = _start_server(onnx_path, "--workers", "2")
+    try:
+        model = OnnxClassifier(onnx_path)
+        for i in range(8):
+            data = jpeg(900 + i)
+            res = httpx.post(f"{url}/predict", files=[("file", (f"{i}.jpg", data, "image/jpeg"))], timeout=30)
+            assert res.status_code == 200 and res.json()["predictions"][0]["class_id"] == expected_for(model, data)[0]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
 
 
 def test_many_concurrent_requests_are_all_answered_correctly_and_batched(live_server, onnx_path):
@@ -219,3 +237,18 @@ def test_odd_but_valid_formats_are_classified(client, fmt, mode):
     res = client.post("/predict", files=[("file", (f"x.{fmt.lower()}", buf.getvalue(), "image/*"))])
     assert res.status_code == 200, res.text
     assert res.json()["predictions"][0]["filename"] == f"x.{fmt.lower()}"
+
+
+def test_serve_cli_errors_are_one_line(onnx_path, tmp_path, monkeypatch, capsys):
+    from yolocls.cli import main
+
+    monkeypatch.delenv("YOLOCLS_MODEL", raising=False)
+    assert main(["serve"]) == 2
+    assert "--model PATH (or YOLOCLS_MODEL) is required" in capsys.readouterr().err
+    assert main(["serve", "--model", str(tmp_path / "missing.onnx")]) == 2
+    assert "model file not found" in capsys.readouterr().err
+    assert main(["serve", "--model", str(tmp_path)]) == 2
+    assert "no exported ONNX model; run `yolocls export" in capsys.readouterr().err
+    monkeypatch.setenv("YOLOCLS_PORT", "abc")
+    assert main(["serve", "--model", str(onnx_path)]) == 2
+    assert "YOLOCLS_PORT 'abc': Input should be a valid integer" in capsys.readouterr().err

@@ -84,6 +84,7 @@ def test_bad_set_is_rejected_with_valid_keys(pairs, message):
     (["--device", "3"], "GPU [3] not available"),
     (["--weights", "/nonexistent.pt"], "--weights /nonexistent.pt: file not found"),
     (["--name", "model"], "--name model is rewritten by Ultralytics"),
+    (["--epochs", "0"], "--epochs 0: Input should be greater than or equal to 1"),
 ])
 def test_train_bad_inputs_exit_2_with_one_line(learnable_dataset, tmp_path, capsys, args, message):
     argv = ["train", "--data", str(learnable_dataset), "--runs-dir", str(tmp_path / "runs"), *args]

@@ -11,6 +11,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from yolocls import __version__
 from yolocls.errors import ConfigError, YoloclsError
 
@@ -45,7 +47,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
     fields = dict(source=args.source, csv=args.csv, filename_col=args.filename_col, label_col=args.label_col,
                   out=args.out, name=args.name, split=args.split, seed=args.seed, overwrite=args.overwrite,
-                  dry_run=args.dry_run, near_duplicate_threshold=args.near_dup_threshold)
+                  dry_run=args.dry_run, near_dup_threshold=args.near_dup_threshold)
     if args.max_pixels:
         fields["max_pixels"] = args.max_pixels
     if args.workers:
@@ -313,6 +315,15 @@ def build_parser() -> argparse.ArgumentParser:
 _EXTRA_COMMANDS: list = []
 
 
+def describe_validation_error(exc: ValidationError) -> str:
+    """'--epochs 0: Input should be greater than or equal to 1' (first problem, named as a flag)."""
+    first = exc.errors()[0]
+    field = ".".join(str(p) for p in first.get("loc", ())) or "value"
+    flag = f"--{field.replace('_', '-')}" if exc.title.endswith("Options") else f"YOLOCLS_{field.upper()}"
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"{flag} {first.get('input')!r}: {first.get('msg')}{more}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -324,6 +335,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"yolocls {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except ValidationError as exc:  # option models (flags, YOLOCLS_* settings) rejected a value
+        print(f"yolocls {args.command}: error: {describe_validation_error(exc)}", file=sys.stderr)
+        return EXIT_USER_ERROR
     except OSError as exc:  # permissions, full disk, missing paths: the user's environment, not a bug
         where = f" ({exc.filename})" if exc.filename else ""
         print(f"yolocls {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)

@@ -50,7 +50,7 @@ class PrepareOptions(BaseModel):
     seed: int = 0
     overwrite: bool = False
     dry_run: bool = False
-    near_duplicate_threshold: int = Field(default=4, ge=-1, le=15)
+    near_dup_threshold: int = Field(default=4, ge=-1, le=15)
     max_pixels: int = DEFAULT_MAX_PIXELS
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1)
     progress: bool | None = None  # None: only on a terminal
@@ -256,7 +256,7 @@ def prepare_dataset(opts: PrepareOptions) -> PrepareResult:
         scans = parallel_map(partial(scan_image, max_pixels=opts.max_pixels), [it.path for it in items],
                              opts.workers, "checking", opts.progress)
         skipped += [SkippedFile(path=it.rel, reason=s.reason or "") for it, s in zip(items, scans) if not s.ok]
-        units, dup_report, dup_warnings = _resolve_groups(items, scans, opts.near_duplicate_threshold, skipped)
+        units, dup_report, dup_warnings = _resolve_groups(items, scans, opts.near_dup_threshold, skipped)
         warnings += dup_warnings
         classes = sorted({items[u[0]].label for u in units})
         if not classes:
@@ -300,7 +300,7 @@ def prepare_dataset(opts: PrepareOptions) -> PrepareResult:
             created=datetime.now(timezone.utc), yolocls_version=__version__, source=str(source.resolve()),
             layout=cast(Literal["folders", "presplit", "csv"], found.layout),
             classes=classes, counts=counts, split=split_ratios, seed=opts.seed,
-            near_duplicate_threshold=opts.near_duplicate_threshold, skipped=sorted(skipped, key=lambda s: s.path),
+            near_duplicate_threshold=opts.near_dup_threshold, skipped=sorted(skipped, key=lambda s: s.path),
             duplicates=dup_report, warnings=warnings, files=sorted(files, key=lambda f: f.path))
         result = PrepareResult(manifest=manifest, out=out)
         if opts.dry_run:
