@@ -10,7 +10,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
@@ -64,7 +64,6 @@ class PrepareResult:
     copied: int = 0
     converted: int = 0
     written: bool = False
-    extra: dict[str, int] = field(default_factory=dict)
 
 
 def parallel_map(fn: Callable[[T], R], items: list[T], workers: int, desc: str,
@@ -152,14 +151,13 @@ def _write_one(job: tuple[Path, Path, bool]) -> str:
 
 
 def _resolve_groups(items: list[SourceItem], scans: list[ScanResult], threshold: int,
-                    skipped: list[SkippedFile]) -> tuple[list[list[int]], list[DuplicateGroup], list[str]]:
+                    skipped: list[SkippedFile]) -> tuple[list[list[int]], list[DuplicateGroup]]:
     """Groups of usable item indices (singletons included) + the duplicate report."""
     usable = [i for i, s in enumerate(scans) if s.ok]
     found = group_duplicates([scans[i].sha256 for i in usable], [scans[i].dhash for i in usable], threshold)
     in_group: set[int] = set()
     units: list[list[int]] = []
     report: list[DuplicateGroup] = []
-    warnings: list[str] = []
     for local in found:
         members = sorted((usable[k] for k in local), key=lambda i: items[i].rel)
         in_group.update(members)
@@ -188,7 +186,7 @@ def _resolve_groups(items: list[SourceItem], scans: list[ScanResult], threshold:
         action = "kept one copy" if len(keep) == 1 else "kept together in one split"
         report.append(DuplicateGroup(kind=kind, files=files, labels=labels, action=action))
     units.extend([i] for i in usable if i not in in_group)
-    return units, report, warnings
+    return units, report
 
 
 def _presplit_assignment(units: list[list[int]], items: list[SourceItem]) -> tuple[dict[int, str], list[str]]:
@@ -256,8 +254,7 @@ def prepare_dataset(opts: PrepareOptions) -> PrepareResult:
         scans = parallel_map(partial(scan_image, max_pixels=opts.max_pixels), [it.path for it in items],
                              opts.workers, "checking", opts.progress)
         skipped += [SkippedFile(path=it.rel, reason=s.reason or "") for it, s in zip(items, scans) if not s.ok]
-        units, dup_report, dup_warnings = _resolve_groups(items, scans, opts.near_dup_threshold, skipped)
-        warnings += dup_warnings
+        units, dup_report = _resolve_groups(items, scans, opts.near_dup_threshold, skipped)
         classes = sorted({items[u[0]].label for u in units})
         if not classes:
             raise SourceError(f"{source}: none of the {len(items)} candidate files is a usable image "
