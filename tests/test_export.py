@@ -76,3 +76,17 @@ def test_predict_cli_json_matches_runtime(exported_run):
 def test_predict_cli_refuses_pt_files(exported_run, capsys):
     assert main(["predict", "x.png", "--model", str(exported_run / "weights" / "best.pt")]) == 2
     assert "not served (they are pickles)" in capsys.readouterr().err
+
+
+def test_export_torchscript_with_parity_and_serving_still_finds_onnx(exported_run, tmp_path):
+    import shutil
+
+    from yolocls.onnx_model import resolve_model_path
+
+    run = tmp_path / "run"
+    shutil.copytree(exported_run, run)
+    assert main(["export", str(run), "--format", "torchscript"]) == 0
+    record = json.loads((run / "export.json").read_text())
+    assert record["format"] == "torchscript" and (run / record["path"]).is_file()
+    assert record["parity"]["passed"] and record["parity"]["max_prob_diff"] <= 1e-3
+    assert resolve_model_path(run) == run / "weights" / "best.onnx"
