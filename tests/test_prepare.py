@@ -473,3 +473,29 @@ def test_prepare_out_of_range_option_is_one_line_naming_the_flag(make_class_fold
     assert run(make_class_folders(per_class=5), "--out", tmp_path / "o", "--near-dup-threshold", "99") == 2
     err = capsys.readouterr().err
     assert "--near-dup-threshold 99: Input should be less than or equal to 15" in err and "Traceback" not in err
+
+
+def test_prepare_ctrl_c_leaves_nothing_behind(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    src = tmp_path / "src"
+    rng = np.random.default_rng(0)
+    for c in ("a", "b"):
+        (src / c).mkdir(parents=True)
+        for k in range(1500):
+            Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(src / c / f"{k}.png")
+    work = tmp_path / "work"
+    work.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "yolocls", "prepare", str(src), "--out", str(work / "out")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and not list(work.glob(".out.tmp-*")):
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err[-2000:]
+    assert "interrupted" in err
+    assert list(work.iterdir()) == []
