@@ -499,3 +499,20 @@ def test_prepare_ctrl_c_leaves_nothing_behind(tmp_path):
     assert proc.returncode == 130, err[-2000:]
     assert "interrupted" in err
     assert list(work.iterdir()) == []
+
+
+def test_prepare_big_photos_truncation_caught_and_png_copy_grouped(make_class_folders, tmp_path):
+    src = make_class_folders(per_class=10)
+    yy, xx = np.mgrid[0:1000, 0:1200]
+    photo = np.stack([(xx * 0.3) % 256, (yy * 0.2) % 256, ((xx + yy) * 0.1) % 256], -1).astype(np.uint8)
+    Image.fromarray(photo).save(src / "cat" / "photo.jpg", quality=90)
+    Image.fromarray(photo).save(src / "cat" / "photo_copy.png")
+    data = (src / "cat" / "photo.jpg").read_bytes()
+    (src / "dog" / "cut_photo.jpg").write_bytes(data[: len(data) * 2 // 3])
+    out = tmp_path / "out"
+    assert run(src, "--out", out) == 0
+    m = manifest(out)
+    reasons = {s["path"]: s["reason"] for s in m["skipped"]}
+    assert reasons["dog/cut_photo.jpg"].startswith("corrupt or truncated")
+    assert any(set(g["files"]) == {"cat/photo.jpg", "cat/photo_copy.png"} and g["kind"] == "near"
+               for g in m["duplicates"])

@@ -15,6 +15,7 @@ PASSTHROUGH_FORMATS = {"JPEG": ".jpg", "PNG": ".png", "BMP": ".bmp"}
 LOSSY_FORMATS = {"JPEG", "MPO", "WEBP"}
 DEFAULT_MAX_PIXELS = 64_000_000  # 64 MP: far above any training image, far below a decompression bomb
 EXIF_ORIENTATION = 0x0112
+DRAFT_SIZE = 256  # big JPEGs are scanned at a reduced DCT scale no smaller than this
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,10 @@ def scan_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> ScanResult:
     if width < 1 or height < 1:
         return ScanResult(reason=f"invalid size {width}x{height}", sha256=sha)
     fmt = im.format or ""
+    if fmt in ("JPEG", "MPO") and min(width, height) > 2 * DRAFT_SIZE:
+        # Decode big JPEGs with DCT scaling (all the compressed data is still read, so truncation is still
+        # caught); the hash only needs a small picture and converted files are re-decoded in full.
+        im.draft(im.mode, (DRAFT_SIZE, DRAFT_SIZE))
     try:
         im.load()
     except Exception as exc:
@@ -108,8 +113,9 @@ def scan_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> ScanResult:
     except Exception as exc:
         return ScanResult(reason=f"cannot convert to RGB: {exc}", sha256=sha)
     out_ext = (".jpg" if fmt in LOSSY_FORMATS else ".png") if convert else PASSTHROUGH_FORMATS[fmt]
-    return ScanResult(sha256=sha, dhash=dhash(rgb), width=rgb.width, height=rgb.height,
-                      convert=convert, out_ext=out_ext)
+    rotated = orientation in (5, 6, 7, 8)
+    return ScanResult(sha256=sha, dhash=dhash(rgb), width=height if rotated else width,
+                      height=width if rotated else height, convert=convert, out_ext=out_ext)
 
 
 def write_normalised(src: Path, dst: Path) -> None:
