@@ -90,3 +90,29 @@ def test_export_torchscript_with_parity_and_serving_still_finds_onnx(exported_ru
     assert record["format"] == "torchscript" and (run / record["path"]).is_file()
     assert record["parity"]["passed"] and record["parity"]["max_prob_diff"] <= 1e-3
     assert resolve_model_path(run) == run / "weights" / "best.onnx"
+
+
+def test_failed_parity_publishes_nothing(exported_run, tmp_path, monkeypatch, capsys):
+    import shutil
+
+    import yolocls.export
+
+    run = tmp_path / "run"
+    shutil.copytree(exported_run, run)
+    before = {p: p.read_bytes() for p in (run / "weights" / "best.onnx", run / "export.json")}
+    monkeypatch.setattr(yolocls.export, "MAX_PROB_DIFF", -1.0)  # a threshold no model can meet
+    assert main(["export", str(run)]) == 2
+    assert "parity check FAILED" in capsys.readouterr().err
+    assert all(p.read_bytes() == data for p, data in before.items())  # the good export is untouched
+    failed = json.loads((run / "export-failed.json").read_text())
+    assert failed["parity"]["passed"] is False and failed["parity"]["top1_agreement"] >= 0.995
+    assert not list((run / "weights").glob(".export-*"))
+
+
+def test_check_parity_thresholds():
+    from yolocls.export import check_parity
+
+    ref = np.array([[0.9, 0.1], [0.2, 0.8]], dtype=np.float32)
+    assert check_parity(ref, ref + 1e-5, "val").passed
+    assert not check_parity(ref, ref[:, ::-1], "val").passed  # every top-1 flipped
+    assert not check_parity(ref, ref + np.float32(0.01), "val").passed  # probabilities drift

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
+import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
@@ -20,6 +22,7 @@ from yolocls.onnx_model import META_KEY, OnnxClassifier, file_sha256
 from yolocls.report import choose_split, dataset_of_run, list_split
 
 EXPORT_RECORD = "export.json"
+FAILED_RECORD = "export-failed.json"
 MIN_AGREEMENT = 0.995
 MAX_PROB_DIFF = 1e-3
 PREPROCESSING = {
@@ -167,31 +170,48 @@ def export_model(opts: ExportOptions) -> ExportRecord:
     kwargs: dict = {"format": opts.format, "imgsz": imgsz, "device": "cpu", "verbose": False}
     if opts.format == "onnx":
         kwargs.update(dynamic=True, simplify=True)
+    # Export beside a copy of the weights in a staging folder; publish only after the parity check, so a
+    # failed or interrupted export never replaces a good model that a server may be using.
+    staging = Path(tempfile.mkdtemp(prefix=".export-", dir=weights.parent))
     try:
-        exported = Path(YOLO(str(weights), task="classify").export(**kwargs))
-    except Exception as exc:
-        raise ModelError(f"export to {opts.format} failed: {type(exc).__name__}: {exc}") from exc
-    meta = {"classes": classes, "imgsz": imgsz, "source_run": run_dir.name, "format": opts.format,
-            "preprocessing": PREPROCESSING}
-    if opts.format == "onnx":
-        _embed_onnx_metadata(exported, meta)
-    runtime = _runtime_model(opts.format, exported, classes, imgsz)
-    reference = _reference_probs(weights, paths, imgsz)
-    with tqdm(total=len(paths), desc=f"parity check ({opts.format})", unit="img", file=sys.stderr,
-              disable=None) as bar:
-        parity = check_parity(reference, predict_paths(runtime, paths, on_batch=bar.update), split)
-    sha = file_sha256(exported) if exported.is_file() else file_sha256(next(exported.glob("*.bin")))
-    record = ExportRecord(
-        format=opts.format, path=str(exported.relative_to(run_dir)), sha256=sha, classes=classes, imgsz=imgsz,
-        dynamic_batch=opts.format == "onnx", source_weights=str(weights.relative_to(run_dir)),
-        preprocessing=PREPROCESSING, parity=parity, created=datetime.now(timezone.utc),
-        yolocls_version=__version__)
-    tmp = run_dir / f".{EXPORT_RECORD}.tmp"
-    tmp.write_text(record.model_dump_json(indent=2), encoding="utf-8")
-    os.replace(tmp, run_dir / EXPORT_RECORD)
-    if not parity.passed:
-        raise ParityFailed(
-            f"parity check FAILED on {parity.images} {split} images: top-1 agreement {parity.top1_agreement:.4f} "
-            f"(need >= {MIN_AGREEMENT}), max probability difference {parity.max_prob_diff:.2e} (need <= "
-            f"{MAX_PROB_DIFF}); do not deploy {exported}")
+        staged = staging / weights.name
+        shutil.copy2(weights, staged)
+        try:
+            exported = Path(YOLO(str(staged), task="classify").export(**kwargs))
+        except Exception as exc:
+            raise ModelError(f"export to {opts.format} failed: {type(exc).__name__}: {exc}") from exc
+        if opts.format == "onnx":
+            _embed_onnx_metadata(exported, {"classes": classes, "imgsz": imgsz, "source_run": run_dir.name,
+                                            "format": opts.format, "preprocessing": PREPROCESSING})
+        runtime = _runtime_model(opts.format, exported, classes, imgsz)
+        reference = _reference_probs(weights, paths, imgsz)
+        with tqdm(total=len(paths), desc=f"parity check ({opts.format})", unit="img", file=sys.stderr,
+                  disable=None) as bar:
+            parity = check_parity(reference, predict_paths(runtime, paths, on_batch=bar.update), split)
+        final = weights.parent / exported.name
+        sha = file_sha256(exported) if exported.is_file() else file_sha256(next(exported.glob("*.bin")))
+        record = ExportRecord(
+            format=opts.format, path=str(final.relative_to(run_dir)), sha256=sha, classes=classes, imgsz=imgsz,
+            dynamic_batch=opts.format == "onnx", source_weights=str(weights.relative_to(run_dir)),
+            preprocessing=PREPROCESSING, parity=parity, created=datetime.now(timezone.utc),
+            yolocls_version=__version__)
+        if not parity.passed:
+            _write_record(record, run_dir / FAILED_RECORD)
+            raise ParityFailed(
+                f"parity check FAILED on {parity.images} {split} images: top-1 agreement "
+                f"{parity.top1_agreement:.4f} (need >= {MIN_AGREEMENT}), max probability difference "
+                f"{parity.max_prob_diff:.2e} (need <= {MAX_PROB_DIFF}); nothing was published (details in "
+                f"{run_dir / FAILED_RECORD})")
+        if final.is_dir():
+            shutil.rmtree(final)
+        os.replace(exported, final)
+        _write_record(record, run_dir / EXPORT_RECORD)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return record
+
+
+def _write_record(record: ExportRecord, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(record.model_dump_json(indent=2), encoding="utf-8")
+    os.replace(tmp, path)
