@@ -10,11 +10,15 @@ import argparse
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from yolocls import __version__
 from yolocls.errors import ConfigError, YoloclsError
+
+if TYPE_CHECKING:
+    from yolocls.prepare import PrepareResult
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -57,7 +61,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
-def print_prepare_summary(result) -> None:  # type: ignore[no-untyped-def]
+def print_prepare_summary(result: PrepareResult) -> None:
     import pandas as pd
 
     m = result.manifest
@@ -66,9 +70,8 @@ def print_prepare_summary(result) -> None:  # type: ignore[no-untyped-def]
     table.loc["total"] = table.sum(axis=0)
     table.index.name = "class"
     print(table.to_string())
-    n_dups = sum(1 for d in m.duplicates)
     print(f"\n{len(m.classes)} classes, {int(table.loc['total', 'total'])} images; "
-          f"{len(m.skipped)} skipped; {n_dups} duplicate group(s)")
+          f"{len(m.skipped)} skipped; {len(m.duplicates)} duplicate group(s)")
     if m.skipped:
         reasons = Counter(s.reason.split(":")[0].split(" (")[0] for s in m.skipped)
         print("skipped: " + "; ".join(f"{n} x {r}" for r, n in reasons.most_common()))
