@@ -164,3 +164,13 @@ def test_interrupted_run_is_marked_and_resumable(learnable_dataset, tmp_path, si
     record = json.loads(record_path.read_text())
     assert record["status"] == "completed" and record["resumed"] == 1
     assert record["epochs_completed"] == 12 > done_before
+
+
+def test_train_refuses_dataset_whose_split_lost_a_class(learnable_dataset, tmp_path, capsys):
+    broken = tmp_path / "broken"
+    shutil.copytree(learnable_dataset, broken)
+    shutil.rmtree(broken / "val" / "green")
+    assert main(["train", "--data", str(broken), "--runs-dir", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert "val: class folders differ from manifest.json (missing: ['green']" in err and "labels would shift" in err
+    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir())

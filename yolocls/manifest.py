@@ -57,6 +57,13 @@ class Manifest(BaseModel):
         return [s for s in SPLITS if s in self.counts]
 
 
+def class_folder_mismatch(split_dir: Path, classes: list[str]) -> str | None:
+    """None when split_dir holds exactly these class folders, else 'missing: [...], extra: [...]'."""
+    found = {p.name for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith(".")}
+    missing, extra = sorted(set(classes) - found), sorted(found - set(classes))
+    return f"missing: {missing or '-'}, extra: {extra or '-'}" if missing or extra else None
+
+
 def load_manifest(dataset: Path) -> Manifest:
     """Read `dataset/manifest.json`, with an error saying how to create it."""
     path = dataset / MANIFEST_NAME

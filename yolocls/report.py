@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from yolocls.classifier import predict_paths, top_k
 from yolocls.errors import DatasetError, RunError
+from yolocls.manifest import class_folder_mismatch
 from yolocls.metrics import ReportMetrics, compute_metrics, confusion
 from yolocls.plots import plot_confusion, plot_mistakes, plot_training_curves
 from yolocls.runrecord import load_run_record
@@ -74,11 +75,9 @@ def dataset_of_run(run_dir: Path, data: Path | None) -> Path:
 def list_split(dataset: Path, split: str, classes: list[str]) -> tuple[list[Path], np.ndarray]:
     """Images and true class indices of one split; its class folders must match the model's classes."""
     folder = dataset / split
-    found = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if found != sorted(classes):
-        missing, extra = sorted(set(classes) - set(found)), sorted(set(found) - set(classes))
-        raise DatasetError(f"{folder}: class folders do not match the model's classes "
-                           f"(missing: {missing or '-'}, extra: {extra or '-'})")
+    mismatch = class_folder_mismatch(folder, classes)
+    if mismatch:
+        raise DatasetError(f"{folder}: class folders do not match the model's classes ({mismatch})")
     suffixes = _image_suffixes()
     paths: list[Path] = []
     labels: list[int] = []

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from yolocls import __version__
 from yolocls.device import cpu_estimate_seconds, format_duration, resolve_device
 from yolocls.errors import ConfigError, DatasetError, RunError, YoloclsError
-from yolocls.manifest import load_manifest, manifest_sha256
+from yolocls.manifest import class_folder_mismatch, load_manifest, manifest_sha256
 from yolocls.offline import import_ultralytics
 from yolocls.presets import get_preset, parse_set_values, resolve_args, valid_train_keys
 from yolocls.runrecord import RunRecord, load_run_record, now, unique_run_dir
@@ -129,14 +129,27 @@ class _Progress:
             self.quiet)
 
 
+def check_class_folders(data: Path, classes: list[str]) -> None:
+    """Every split must hold exactly the manifest's class folders: Ultralytics indexes each split's
+    folders on its own, so a missing or extra class silently shifts the labels of the others."""
+    for split in ("train", "val"):
+        if not (data / split).is_dir():
+            raise DatasetError(f"{data}: no {split}/ folder; re-run `yolocls prepare`")
+    for split in ("train", "val", "test"):
+        if not (data / split).is_dir():
+            continue
+        mismatch = class_folder_mismatch(data / split, classes)
+        if mismatch:
+            raise DatasetError(f"{data / split}: class folders differ from manifest.json ({mismatch}); labels "
+                               "would shift. Re-run `yolocls prepare`")
+
+
 def _new_run(opts: TrainOptions) -> tuple[RunRecord, Path, str, dict[str, Any]]:
     if opts.data is None:
         raise ConfigError("--data DATASET_DIR is required (a folder made by `yolocls prepare`)")
     data = opts.data.expanduser().resolve()
     manifest = load_manifest(data)
-    for split in ("train", "val"):
-        if not (data / split).is_dir():
-            raise DatasetError(f"{data}: no {split}/ folder; re-run `yolocls prepare`")
+    check_class_folders(data, manifest.classes)
     preset = get_preset(opts.preset)
     overrides = parse_set_values(opts.set, valid_train_keys()) if opts.set else {}
     args = resolve_args(preset, opts.aug, {"epochs": opts.epochs, "imgsz": opts.imgsz, "batch": opts.batch},
