@@ -274,10 +274,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     import os
     import time
 
-    import numpy as np
-
+    from yolocls.classifier import predict_paths
     from yolocls.onnx_model import OnnxClassifier, resolve_model_path
-    from yolocls.preprocess import load_image, preprocess
     from yolocls.schemas import ModelRef, PredictResponse, to_predictions
 
     model_path: Path | None = args.model or (Path(os.environ["YOLOCLS_MODEL"]) if os.environ.get("YOLOCLS_MODEL")
@@ -286,8 +284,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise ConfigError("--model PATH (or YOLOCLS_MODEL) is required: an exported .onnx file or a run folder")
     start = time.perf_counter()
     model = OnnxClassifier(resolve_model_path(model_path))
-    batch = np.stack([preprocess(load_image(p), model.imgsz) for p in args.images])
-    probs = model.predict(batch)
+    probs = predict_paths(model, args.images, batch_size=32)  # bounded memory for many images
     k = min(args.top_k, len(model.classes))
     response = PredictResponse(
         predictions=to_predictions(probs, [str(p) for p in args.images], model.classes, k),
