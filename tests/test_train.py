@@ -174,3 +174,27 @@ def test_train_refuses_dataset_whose_split_lost_a_class(learnable_dataset, tmp_p
     err = capsys.readouterr().err
     assert "val: class folders differ from manifest.json (missing: ['green']" in err and "labels would shift" in err
     assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir())
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_during_checkpoint_write_is_raised_after_it(tmp_path, sig):
+    from yolocls.train import _InterruptGuard
+
+    class Writer:  # stands in for Ultralytics' trainer: a save that gets signalled half-way
+        def save_model(self) -> None:
+            with (tmp_path / "last.pt").open("wb") as fh:
+                fh.write(b"first half,")
+                os.kill(os.getpid(), sig)
+                time.sleep(0.05)
+                fh.write(b"second half")
+
+    guard, writer = _InterruptGuard(), Writer()
+    guard.install()
+    try:
+        guard.protect_saves(writer)
+        with pytest.raises(KeyboardInterrupt):
+            writer.save_model()
+    finally:
+        guard.restore()
+    assert (tmp_path / "last.pt").read_bytes() == b"first half,second half"
+    assert signal.getsignal(sig) is not guard._handle

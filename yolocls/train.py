@@ -207,10 +207,12 @@ def train(opts: TrainOptions) -> tuple[Path, RunRecord]:
 
     log(f"run folder: {run_dir}", opts.quiet)
     progress = _Progress(record, run_dir, opts.quiet)
-    previous = _sigterm_as_interrupt()
+    guard = _InterruptGuard()
+    guard.install()
     try:
         model = YOLO(model_path, task="classify")
         model.add_callback("on_fit_epoch_end", progress.on_fit_epoch_end)
+        model.add_callback("on_pretrain_routine_start", guard.protect_saves)
         model.train(**train_args, verbose=not opts.quiet)
         save_dir = Path(model.trainer.save_dir).resolve() if model.trainer is not None else None
         if save_dir != run_dir:
@@ -226,21 +228,52 @@ def train(opts: TrainOptions) -> tuple[Path, RunRecord]:
         raise TrainingFailed(f"training failed: {type(exc).__name__}: {exc} (run record: {run_dir / 'run.json'})"
                              ) from exc
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        guard.restore()
     _finish(record, run_dir, "completed", None)
     return run_dir, record
 
 
-def _sigterm_as_interrupt() -> Any:
-    """A scheduler's SIGTERM stops the run like Ctrl-C, so run.json still ends as `interrupted`."""
-    if threading.current_thread() is not threading.main_thread():
-        return None
+class _InterruptGuard:
+    """Ctrl-C and SIGTERM (a scheduler's stop) both end the run as `interrupted`, but never in the middle
+    of writing a checkpoint: Ultralytics writes last.pt in place, and a truncated last.pt cannot resume.
+    A signal that arrives during a save is raised right after it."""
 
-    def handler(signum: int, frame: Any) -> None:
+    def __init__(self) -> None:
+        self.previous: dict[int, Any] = {}
+        self.saving = False
+        self.pending = False
+
+    def install(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.previous[sig] = signal.signal(sig, self._handle)
+
+    def restore(self) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+        self.previous.clear()
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.saving:
+            self.pending = True
+            return
         raise KeyboardInterrupt
 
-    return signal.signal(signal.SIGTERM, handler)
+    def protect_saves(self, trainer: Any) -> None:
+        """Ultralytics callback: wrap the trainer's checkpoint writer."""
+        save = trainer.save_model
+
+        def guarded_save(*args: Any, **kwargs: Any) -> Any:
+            self.saving = True
+            try:
+                return save(*args, **kwargs)
+            finally:
+                self.saving = False
+                if self.pending:
+                    self.pending = False
+                    raise KeyboardInterrupt
+
+        trainer.save_model = guarded_save
 
 
 def _finish(record: RunRecord, run_dir: Path, status: str, error: str | None) -> None:
