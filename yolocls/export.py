@@ -17,9 +17,9 @@ from tqdm import tqdm
 
 from yolocls import __version__
 from yolocls.classifier import predict_paths
-from yolocls.errors import ConfigError, ModelError, RunError, YoloclsError
+from yolocls.errors import ConfigError, ModelError, YoloclsError
 from yolocls.onnx_model import META_KEY, OnnxClassifier, file_sha256
-from yolocls.report import choose_split, dataset_of_run, list_split
+from yolocls.report import choose_split, dataset_of_run, list_split, run_weights
 
 EXPORT_RECORD = "export.json"
 FAILED_RECORD = "export-failed.json"
@@ -121,11 +121,8 @@ def _runtime_model(fmt: str, path: Path, classes: list[str], imgsz: int):  # typ
     return _OpenVinoClassifier(path, classes, imgsz)
 
 
-def _reference_probs(weights: Path, paths: list[Path], imgsz: int) -> np.ndarray:
-    """The .pt model through Ultralytics' own predict pipeline (its own loading and transforms)."""
-    from ultralytics import YOLO
-
-    model = YOLO(str(weights), task="classify")
+def _reference_probs(model: Any, paths: list[Path], imgsz: int) -> np.ndarray:
+    """The .pt model (a loaded `YOLO`) through Ultralytics' own predict pipeline (its loading and transforms)."""
     out: list[np.ndarray] = []
     for start in range(0, len(paths), 32):
         results: Any = model.predict([str(p) for p in paths[start:start + 32]], imgsz=imgsz, device="cpu",
@@ -149,12 +146,7 @@ def export_model(opts: ExportOptions) -> ExportRecord:
 
     from yolocls.torch_model import TorchClassifier
 
-    run_dir = opts.run_dir.expanduser().resolve()
-    if not run_dir.is_dir():
-        raise RunError(f"{run_dir}: run folder not found")
-    weights = run_dir / "weights" / f"{opts.weights}.pt"
-    if not weights.is_file():
-        raise RunError(f"{weights}: no weights to export; train first")
+    run_dir, weights = run_weights(opts.run_dir, opts.weights, "export")
     if opts.format == "openvino":
         try:
             import openvino  # noqa: F401
@@ -184,7 +176,7 @@ def export_model(opts: ExportOptions) -> ExportRecord:
             _embed_onnx_metadata(exported, {"classes": classes, "imgsz": imgsz, "source_run": run_dir.name,
                                             "format": opts.format, "preprocessing": PREPROCESSING})
         runtime = _runtime_model(opts.format, exported, classes, imgsz)
-        reference = _reference_probs(weights, paths, imgsz)
+        reference = _reference_probs(torch_model.yolo, paths, imgsz)
         with tqdm(total=len(paths), desc=f"parity check ({opts.format})", unit="img", file=sys.stderr,
                   disable=None) as bar:
             parity = check_parity(reference, predict_paths(runtime, paths, on_batch=bar.update), split)

@@ -51,6 +51,18 @@ def _image_suffixes() -> set[str]:
     return {f".{s.lower()}" for s in IMG_FORMATS}
 
 
+def run_weights(run_dir: Path, which: str, action: str) -> tuple[Path, Path]:
+    """(resolved run folder, its weights/<which>.pt), with errors naming what is missing."""
+    run_dir = run_dir.expanduser().resolve()
+    if not run_dir.is_dir():
+        raise RunError(f"{run_dir}: run folder not found")
+    weights = run_dir / "weights" / f"{which}.pt"
+    if not weights.is_file():
+        raise RunError(f"{weights}: no weights to {action} (the run has not finished an epoch?); train first"
+                       f"{' or choose --weights last' if which == 'best' else ''}")
+    return run_dir, weights
+
+
 def dataset_of_run(run_dir: Path, data: Path | None) -> Path:
     """--data, else run.json's dataset, else Ultralytics' args.yaml `data` (plain Ultralytics runs)."""
     if data is not None:
@@ -139,13 +151,7 @@ def write_report(opts: ReportOptions) -> ReportResult:
     """Evaluate the run's weights on a split and write RUN_DIR/report/ atomically."""
     from yolocls.torch_model import TorchClassifier
 
-    run_dir = opts.run_dir.expanduser().resolve()
-    if not run_dir.is_dir():
-        raise RunError(f"{run_dir}: run folder not found")
-    weights = run_dir / "weights" / f"{opts.weights}.pt"
-    if not weights.is_file():
-        raise RunError(f"{weights}: no weights (the run has not finished an epoch?); "
-                       "train first or choose --weights last")
+    run_dir, weights = run_weights(opts.run_dir, opts.weights, "evaluate")
     dataset = dataset_of_run(run_dir, opts.data)
     split = choose_split(dataset, opts.split)
     model = TorchClassifier(weights, opts.device)

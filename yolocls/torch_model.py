@@ -25,6 +25,7 @@ class TorchClassifier:
         if yolo.task != "classify":
             raise ModelError(f"{weights}: a '{yolo.task}' model, not a classification model")
         self.device = torch.device("cuda:0" if device != "cpu" and torch.cuda.is_available() else "cpu")
+        self.yolo = yolo  # the Ultralytics wrapper, for callers that want its own predict pipeline
         net: Any = yolo.model
         self.model = net.to(self.device).float().eval()
         names = net.names

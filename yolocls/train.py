@@ -147,6 +147,8 @@ def check_class_folders(data: Path, classes: list[str]) -> None:
 def _new_run(opts: TrainOptions) -> tuple[RunRecord, Path, str, dict[str, Any]]:
     if opts.data is None:
         raise ConfigError("--data DATASET_DIR is required (a folder made by `yolocls prepare`)")
+    if opts.name == "model":  # Ultralytics silently renames a run called 'model' after the model file
+        raise ConfigError("--name model is rewritten by Ultralytics; choose another run name")
     data = opts.data.expanduser().resolve()
     manifest = load_manifest(data)
     check_class_folders(data, manifest.classes)
@@ -163,8 +165,6 @@ def _new_run(opts: TrainOptions) -> tuple[RunRecord, Path, str, dict[str, Any]]:
         est = cpu_estimate_seconds(preset.model, int(args["imgsz"]), n_train, int(args["epochs"]))
         log(f"warning: no CUDA GPU found, training on CPU (roughly {format_duration(est)} for {args['epochs']} "
             f"epochs of {n_train} images at {args['imgsz']} px); use a GPU for the full preset", opts.quiet)
-    if opts.name == "model":  # Ultralytics silently renames a run called 'model' after the model file
-        raise ConfigError("--name model is rewritten by Ultralytics; choose another run name")
     run_dir = unique_run_dir(opts.runs_dir.expanduser().resolve(), opts.name or f"{data.name}-{opts.preset}")
     full_args = {**args, "data": str(data), "project": str(run_dir.parent), "name": run_dir.name,
                  "exist_ok": True, "device": device}
