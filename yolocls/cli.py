@@ -134,10 +134,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _report_after_training(run_dir: Path, quiet: bool) -> None:
-    try:
-        from yolocls.report import ReportOptions, write_report
-    except ImportError:
-        return
+    from yolocls.report import ReportOptions, write_report
+
     try:
         result = write_report(ReportOptions(run_dir=run_dir))
         if not quiet:

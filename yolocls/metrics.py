@@ -8,6 +8,8 @@ import numpy as np
 from pydantic import BaseModel, Field
 from sklearn.metrics import confusion_matrix, log_loss, precision_recall_fscore_support, roc_auc_score
 
+from yolocls.classifier import top_k
+
 
 class ClassMetrics(BaseModel):
     precision: float
@@ -57,9 +59,7 @@ def compute_metrics(y_true: np.ndarray, probs: np.ndarray, classes: list[str], s
     pred = probs.argmax(axis=1)
     conf = probs.max(axis=1)
     correct = pred == y_true
-    k = min(5, n_classes)
-    topk = np.argsort(-probs, axis=1, kind="stable")[:, :k]
-    top5 = float((topk == y_true[:, None]).any(axis=1).mean())
+    top5 = float((np.array(top_k(probs, 5)) == y_true[:, None]).any(axis=1).mean())  # top_k clamps to n_classes
     p, r, f, s = precision_recall_fscore_support(y_true, pred, labels=labels, zero_division=0)
     agg = {avg: precision_recall_fscore_support(y_true, pred, labels=labels, average=avg, zero_division=0)[:3]
            for avg in ("macro", "weighted")}
