@@ -123,14 +123,15 @@ def _split_folders(root: Path) -> dict[str, str] | None:
     return None
 
 
-def read_labels_csv(csv_path: Path, filename_col: str | None, label_col: str | None) -> pd.DataFrame:
+def read_labels_csv(csv_path: Path, filename_col: str | None, label_col: str | None,
+                    nrows: int | None = None) -> pd.DataFrame:
     """`filename,label` rows as a DataFrame with columns filename, label, line (1-based file line)."""
     try:
         with csv_path.open("r", encoding="utf-8-sig", newline="") as fh:
             sample = fh.read(4096)
         dialect = csv.Sniffer().sniff(sample, delimiters=",;\t") if sample.strip() else csv.excel
         df = pd.read_csv(csv_path, dtype=str, keep_default_na=False, encoding="utf-8-sig",
-                         sep=dialect.delimiter, skipinitialspace=True)
+                         sep=dialect.delimiter, skipinitialspace=True, nrows=nrows)
     except UnicodeDecodeError as exc:
         raise SourceError(f"{csv_path}: not UTF-8 text ({exc.reason}); save the CSV as UTF-8") from exc
     except (pd.errors.EmptyDataError, csv.Error):
@@ -158,7 +159,7 @@ def read_labels_csv(csv_path: Path, filename_col: str | None, label_col: str | N
 
 def looks_like_labels_csv(path: Path) -> bool:
     try:
-        read_labels_csv(path, None, None)
+        read_labels_csv(path, None, None, nrows=1)  # header and a first row are enough to recognise it
         return True
     except SourceError:
         return False
