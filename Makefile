@@ -23,6 +23,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check yolocls tests bench scripts
 	$(VENV)/bin/mypy yolocls
+	$(VENV)/bin/lint-imports
 
 docker-test:
 	@bash scripts/docker-test.sh

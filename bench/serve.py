@@ -63,10 +63,10 @@ def camera_jpegs(n: int = 16) -> list[bytes]:
 
 
 def in_process(model_path: Path, images: list[bytes]) -> dict[str, float]:
-    from yolocls.onnx_model import OnnxClassifier
-    from yolocls.preprocess import preprocess_bytes
+    from yolocls.inference.onnx_predictor import OnnxPredictor
+    from yolocls.inference.preprocess import preprocess_bytes
 
-    model = OnnxClassifier(model_path)
+    model = OnnxPredictor(model_path)
     for d in images[:4]:
         model.predict(preprocess_bytes(d, IMGSZ)[None])
     lat = []

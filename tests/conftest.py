@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from yolocls.offline import ensure_offline_env
+from yolocls.core.offline import ensure_offline_env
 
 ensure_offline_env()
 os.environ.setdefault("YOLOCLS_WEIGHTS_DIR", "/nonexistent-yolocls-weights")
@@ -63,7 +63,7 @@ def learnable_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def make_learnable_dataset(base: Path, classes: tuple[str, ...] = ("red", "green", "blue"),
                            per_class: int = 30) -> Path:
-    from yolocls.prepare import PrepareOptions, prepare_dataset
+    from yolocls.data.prepare import PrepareOptions, prepare_dataset
 
     src = base / "src"
     for ci, name in enumerate(classes):
@@ -78,7 +78,7 @@ def make_learnable_dataset(base: Path, classes: tuple[str, ...] = ("red", "green
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One real tiny training run (CPU, imgsz 32) shared by report/export/serve tests."""
-    from yolocls.train import TrainOptions, train
+    from yolocls.training.runner import TrainOptions, train
 
     base = tmp_path_factory.mktemp("trained")
     data = make_learnable_dataset(base, per_class=30)

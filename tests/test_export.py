@@ -14,8 +14,9 @@ import pytest
 from PIL import Image
 
 from yolocls.cli import main
-from yolocls.onnx_model import OnnxClassifier, file_sha256
-from yolocls.preprocess import preprocess
+from yolocls.core.fs import file_sha256
+from yolocls.inference.onnx_predictor import OnnxPredictor
+from yolocls.inference.preprocess import preprocess
 
 
 @pytest.mark.parametrize("h, w, size", [(480, 640, 320), (37, 53, 32), (640, 480, 224), (20, 30, 32),
@@ -42,7 +43,7 @@ def test_export_record_parity_and_metadata(exported_run):
     assert json.loads(meta["yolocls"])["classes"] == record["classes"]
     dims = model.graph.input[0].type.tensor_type.shape.dim
     assert not dims[0].HasField("dim_value")  # dynamic batch axis
-    clf = OnnxClassifier(onnx_path)
+    clf = OnnxPredictor(onnx_path)
     batch = np.random.default_rng(0).random((3, 3, 32, 32), dtype=np.float32)
     probs = clf.predict(batch)
     assert probs.shape == (3, 3) and np.allclose(probs.sum(axis=1), 1, atol=1e-4)  # softmax already applied
@@ -64,7 +65,7 @@ def test_predict_cli_json_matches_runtime(exported_run):
     assert res.returncode == 0, res.stderr
     body = json.loads(res.stdout)
     assert [p["filename"] for p in body["predictions"]] == [str(p) for p in images]
-    clf = OnnxClassifier(exported_run / "weights" / "best.onnx")
+    clf = OnnxPredictor(exported_run / "weights" / "best.onnx")
     for pred, path in zip(body["predictions"], images):
         probs = clf.predict(preprocess(cv2.imread(str(path)), clf.imgsz)[None])[0]
         assert pred["class_id"] == int(probs.argmax()) and pred["class"] == clf.classes[pred["class_id"]]
@@ -81,7 +82,7 @@ def test_predict_cli_refuses_pt_files(exported_run, capsys):
 def test_export_torchscript_with_parity_and_serving_still_finds_onnx(exported_run, tmp_path):
     import shutil
 
-    from yolocls.onnx_model import resolve_model_path
+    from yolocls.inference.onnx_predictor import resolve_model_path
 
     run = tmp_path / "run"
     shutil.copytree(exported_run, run)
@@ -106,7 +107,7 @@ def test_failed_parity_publishes_nothing(exported_run, tmp_path, monkeypatch, ca
     assert all(p.read_bytes() == data for p, data in before.items())  # the good export is untouched
     failed = json.loads((run / "export-failed.json").read_text())
     assert failed["parity"]["passed"] is False and failed["parity"]["top1_agreement"] >= 0.995
-    assert not list((run / "weights").glob(".export-*"))
+    assert not list((run / "weights").glob(".export*"))
 
 
 def test_check_parity_thresholds():

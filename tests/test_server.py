@@ -19,10 +19,10 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from tests.conftest import class_image
-from yolocls.onnx_model import OnnxClassifier
-from yolocls.preprocess import preprocess
-from yolocls.server import create_app
-from yolocls.settings import ServeSettings
+from yolocls.inference.onnx_predictor import OnnxPredictor
+from yolocls.inference.preprocess import preprocess
+from yolocls.serving.app import create_app
+from yolocls.serving.settings import ServeSettings
 
 
 def png(img: Image.Image) -> bytes:
@@ -36,7 +36,7 @@ def jpeg(seed: int, size: tuple[int, int] = (64, 48)) -> bytes:
     return cv2.imencode(".jpg", arr)[1].tobytes()
 
 
-def expected_for(model: OnnxClassifier, data: bytes) -> tuple[int, float]:
+def expected_for(model: OnnxPredictor, data: bytes) -> tuple[int, float]:
     probs = model.predict(preprocess(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR),
                                      model.imgsz)[None])[0]
     return int(probs.argmax()), float(probs.max())
@@ -59,7 +59,7 @@ def test_health_ready_model_docs(client, onnx_path):
     assert client.get("/ready").json() == {"status": "ready"}
     info = client.get("/model").json()
     assert info["classes"] == ["blue", "green", "red"] and info["imgsz"] == 32 and info["format"] == "onnx"
-    assert info["sha256"] == OnnxClassifier(onnx_path).sha256 and info["source_run"] == "tiny"
+    assert info["sha256"] == OnnxPredictor(onnx_path).sha256 and info["source_run"] == "tiny"
     assert client.get("/docs").status_code == 200
     schema = client.get("/openapi.json").json()
     props = schema["components"]["schemas"]["Prediction"]["properties"]
@@ -67,7 +67,7 @@ def test_health_ready_model_docs(client, onnx_path):
 
 
 def test_predict_several_files_in_order_with_top_k(client, onnx_path):
-    model = OnnxClassifier(onnx_path)
+    model = OnnxPredictor(onnx_path)
     files = [png(class_image(i, 500 + i)) for i in range(3)]
     parts = [("file", (f"img{i}.png", d, "image/png")) for i, d in enumerate(files)]
     res = client.post("/predict?top_k=2", files=parts)
@@ -121,9 +121,9 @@ def test_api_key_required_when_configured(onnx_path):
 
 
 def test_serving_imports_neither_torch_nor_ultralytics(onnx_path):
-    code = ("import sys, yolocls.server, yolocls.cli\n"
-            "from yolocls.onnx_model import OnnxClassifier\n"
-            f"OnnxClassifier(__import__('pathlib').Path({str(onnx_path)!r}))\n"
+    code = ("import sys, yolocls.serving.app, yolocls.cli\n"
+            "from yolocls.inference.onnx_predictor import OnnxPredictor\n"
+            f"OnnxPredictor(__import__('pathlib').Path({str(onnx_path)!r}))\n"
             "bad = [m for m in ('torch', 'ultralytics', 'sklearn', 'pandas') if m in sys.modules]\n"
             "print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
@@ -166,7 +166,7 @@ def live_server(onnx_path):
 def test_serve_with_two_worker_processes(onnx_path):
     proc, url = _start_server(onnx_path, "--workers", "2")
     try:
-        model = OnnxClassifier(onnx_path)
+        model = OnnxPredictor(onnx_path)
         for i in range(8):
             data = jpeg(900 + i)
             res = httpx.post(f"{url}/predict", files=[("file", (f"{i}.jpg", data, "image/jpeg"))], timeout=30)
@@ -177,7 +177,7 @@ def test_serve_with_two_worker_processes(onnx_path):
 
 
 def test_many_concurrent_requests_are_all_answered_correctly_and_batched(live_server, onnx_path):
-    model = OnnxClassifier(onnx_path)
+    model = OnnxPredictor(onnx_path)
     images = [jpeg(100 + i, (96 + i, 64)) for i in range(48)]
     expected = [expected_for(model, d) for d in images]
 

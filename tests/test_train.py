@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from yolocls.cli import main
-from yolocls.errors import ConfigError
-from yolocls.presets import get_preset, load_presets, parse_set_values, resolve_args, valid_train_keys
+from yolocls.core.errors import ConfigError
+from yolocls.training.presets import get_preset, load_presets, parse_set_values, resolve_args, valid_train_keys
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -178,7 +178,7 @@ def test_train_refuses_dataset_whose_split_lost_a_class(learnable_dataset, tmp_p
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_signal_during_checkpoint_write_is_raised_after_it(tmp_path, sig):
-    from yolocls.train import _InterruptGuard
+    from yolocls.training.runner import _InterruptGuard
 
     class Writer:  # stands in for Ultralytics' trainer: a save that gets signalled half-way
         def save_model(self) -> None:

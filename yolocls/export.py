@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
@@ -16,12 +15,13 @@ from pydantic import BaseModel, Field
 from tqdm import tqdm
 
 from yolocls import __version__
-from yolocls.classifier import predict_paths
-from yolocls.errors import ConfigError, ModelError, YoloclsError
-from yolocls.onnx_model import META_KEY, OnnxClassifier, file_sha256
-from yolocls.report import choose_split, dataset_of_run, list_split, run_weights
+from yolocls.core.errors import ConfigError, ModelError, YoloclsError
+from yolocls.core.fs import atomic_path, atomic_write_text, file_sha256, publish_dir, staging_dir
+from yolocls.data.layout import choose_split, list_split
+from yolocls.inference.onnx_predictor import EXPORT_RECORD, META_KEY, OnnxPredictor
+from yolocls.inference.predictor import predict_paths
+from yolocls.training.rundir import dataset_of_run, run_weights
 
-EXPORT_RECORD = "export.json"
 FAILED_RECORD = "export-failed.json"
 MIN_AGREEMENT = 0.995
 MAX_PROB_DIFF = 1e-3
@@ -83,12 +83,11 @@ def _embed_onnx_metadata(path: Path, meta: dict) -> None:
     else:
         entry = model.metadata_props.add()
         entry.key, entry.value = META_KEY, json.dumps(meta)
-    tmp = path.with_suffix(".onnx.tmp")
-    onnx.save(model, str(tmp))
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        onnx.save(model, str(tmp))
 
 
-class _TorchScriptClassifier:
+class _TorchScriptPredictor:
     def __init__(self, path: Path, classes: list[str], imgsz: int) -> None:
         import torch
 
@@ -101,7 +100,7 @@ class _TorchScriptClassifier:
         return (out[0] if isinstance(out, (list, tuple)) else out).float().numpy()
 
 
-class _OpenVinoClassifier:
+class _OpenVinoPredictor:
     def __init__(self, folder: Path, classes: list[str], imgsz: int) -> None:
         import openvino as ov
 
@@ -115,10 +114,10 @@ class _OpenVinoClassifier:
 
 def _runtime_model(fmt: str, path: Path, classes: list[str], imgsz: int):  # type: ignore[no-untyped-def]
     if fmt == "onnx":
-        return OnnxClassifier(path)
+        return OnnxPredictor(path)
     if fmt == "torchscript":
-        return _TorchScriptClassifier(path, classes, imgsz)
-    return _OpenVinoClassifier(path, classes, imgsz)
+        return _TorchScriptPredictor(path, classes, imgsz)
+    return _OpenVinoPredictor(path, classes, imgsz)
 
 
 def _reference_probs(model: Any, paths: list[Path], imgsz: int) -> np.ndarray:
@@ -138,13 +137,34 @@ def check_parity(reference: np.ndarray, exported: np.ndarray, split: str) -> Par
                   passed=agreement >= MIN_AGREEMENT and diff <= MAX_PROB_DIFF)
 
 
-def export_model(opts: ExportOptions) -> ExportRecord:
-    from yolocls.offline import import_ultralytics
-
-    import_ultralytics()
+def _export_staged(weights: Path, staging: Path, fmt: str, imgsz: int) -> Path:
+    """Ultralytics' exporter on a copy of the weights inside `staging` (it writes beside its input)."""
     from ultralytics import YOLO
 
-    from yolocls.torch_model import TorchClassifier
+    staged = staging / weights.name
+    shutil.copy2(weights, staged)
+    kwargs: dict = {"format": fmt, "imgsz": imgsz, "device": "cpu", "verbose": False}
+    if fmt == "onnx":
+        kwargs.update(dynamic=True, simplify=True)
+    try:
+        return Path(YOLO(str(staged), task="classify").export(**kwargs))
+    except Exception as exc:
+        raise ModelError(f"export to {fmt} failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _publish(exported: Path, final: Path) -> None:
+    if exported.is_dir():  # OpenVINO writes a folder
+        publish_dir(exported, final, overwrite=True)
+    else:
+        os.replace(exported, final)
+
+
+def export_model(opts: ExportOptions) -> ExportRecord:
+    """Export, check parity against the .pt model on the val split, then publish (never a failed export)."""
+    from yolocls.core.offline import import_ultralytics
+
+    import_ultralytics()
+    from yolocls.evaluation.torch_predictor import TorchPredictor
 
     run_dir, weights = run_weights(opts.run_dir, opts.weights, "export")
     if opts.format == "openvino":
@@ -152,26 +172,16 @@ def export_model(opts: ExportOptions) -> ExportRecord:
             import openvino  # noqa: F401
         except ImportError:
             raise ConfigError("--format openvino needs the openvino package: pip install openvino") from None
-    torch_model = TorchClassifier(weights)
+    torch_model = TorchPredictor(weights)
     imgsz = opts.imgsz or torch_model.imgsz
     classes = torch_model.classes
     dataset = dataset_of_run(run_dir, opts.data)
     split = choose_split(dataset, "val")
     paths, _ = list_split(dataset, split, classes)
-
-    kwargs: dict = {"format": opts.format, "imgsz": imgsz, "device": "cpu", "verbose": False}
-    if opts.format == "onnx":
-        kwargs.update(dynamic=True, simplify=True)
-    # Export beside a copy of the weights in a staging folder; publish only after the parity check, so a
-    # failed or interrupted export never replaces a good model that a server may be using.
-    staging = Path(tempfile.mkdtemp(prefix=".export-", dir=weights.parent))
-    try:
-        staged = staging / weights.name
-        shutil.copy2(weights, staged)
-        try:
-            exported = Path(YOLO(str(staged), task="classify").export(**kwargs))
-        except Exception as exc:
-            raise ModelError(f"export to {opts.format} failed: {type(exc).__name__}: {exc}") from exc
+    # Export into a staging folder; publish only after the parity check, so a failed or interrupted
+    # export never replaces a good model that a server may be using.
+    with staging_dir(weights.parent / "export") as staging:
+        exported = _export_staged(weights, staging, opts.format, imgsz)
         if opts.format == "onnx":
             _embed_onnx_metadata(exported, {"classes": classes, "imgsz": imgsz, "source_run": run_dir.name,
                                             "format": opts.format, "preprocessing": PREPROCESSING})
@@ -194,16 +204,10 @@ def export_model(opts: ExportOptions) -> ExportRecord:
                 f"{parity.top1_agreement:.4f} (need >= {MIN_AGREEMENT}), max probability difference "
                 f"{parity.max_prob_diff:.2e} (need <= {MAX_PROB_DIFF}); nothing was published (details in "
                 f"{run_dir / FAILED_RECORD})")
-        if final.is_dir():
-            shutil.rmtree(final)
-        os.replace(exported, final)
+        _publish(exported, final)
         _write_record(record, run_dir / EXPORT_RECORD)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return record
 
 
 def _write_record(record: ExportRecord, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(record.model_dump_json(indent=2), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, record.model_dump_json(indent=2))

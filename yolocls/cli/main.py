@@ -1,0 +1,67 @@
+"""Command-line interface: `yolocls prepare|train|presets|report|runs|export|serve|predict`.
+
+Heavy libraries (torch, Ultralytics) are imported inside the commands that need them, so
+`yolocls --help` is instant. Errors a user can cause print one line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from pydantic import ValidationError
+
+from yolocls import __version__
+from yolocls.cli.prepare import add_prepare
+from yolocls.cli.serve import add_serving
+from yolocls.cli.train import add_report, add_train
+from yolocls.core.errors import YoloclsError
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="yolocls", description="Labelled images in, a deployed YOLOv8 image "
+                                     "classifier out: prepare -> train -> report -> export -> serve.")
+    parser.add_argument("--version", action="version", version=f"yolocls {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_prepare(sub)
+    add_train(sub)
+    add_report(sub)
+    add_serving(sub)
+    for extra in _EXTRA_COMMANDS:
+        extra(sub)
+    return parser
+
+
+_EXTRA_COMMANDS: list = []
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """'--epochs 0: Input should be greater than or equal to 1' (first problem, named as a flag)."""
+    first = exc.errors()[0]
+    field = ".".join(str(p) for p in first.get("loc", ())) or "value"
+    flag = f"--{field.replace('_', '-')}" if exc.title.endswith("Options") else f"YOLOCLS_{field.upper()}"
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"{flag} {first.get('input')!r}: {first.get('msg')}{more}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except YoloclsError as exc:
+        print(f"yolocls {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print(f"yolocls {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except ValidationError as exc:  # option models (flags, YOLOCLS_* settings) rejected a value
+        print(f"yolocls {args.command}: error: {describe_validation_error(exc)}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except OSError as exc:  # permissions, full disk, missing paths: the user's environment, not a bug
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"yolocls {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return EXIT_USER_ERROR

@@ -1,0 +1,103 @@
+"""`yolocls export`, `serve` and `predict`: flags and printed output."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from yolocls.core.errors import ConfigError
+
+
+def add_serving(sub: argparse._SubParsersAction) -> None:
+    e = sub.add_parser("export", help="export a run's model (ONNX by default) with a parity check",
+                       description="Export RUN_DIR/weights/best.pt next to itself and write RUN_DIR/export.json, "
+                                   "including a parity check against the .pt model on the val split.")
+    e.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    e.add_argument("--format", choices=["onnx", "torchscript", "openvino"], default="onnx")
+    e.add_argument("--imgsz", type=int, help="default: the training image size")
+    e.add_argument("--weights", choices=["best", "last"], default="best")
+    e.add_argument("--data", type=Path, help="dataset for the parity check (default: the run's)")
+    e.set_defaults(func=cmd_export)
+    s = sub.add_parser("serve", help="serve an exported model over HTTP (POST /predict)",
+                       description="FastAPI + uvicorn. Every option can also come from YOLOCLS_* environment "
+                                   "variables (e.g. YOLOCLS_MODEL, YOLOCLS_API_KEY, YOLOCLS_MAX_BATCH).")
+    s.add_argument("--model", type=Path, help="exported .onnx file or a run folder (env YOLOCLS_MODEL)")
+    s.add_argument("--host", help="default 127.0.0.1 (env YOLOCLS_HOST)")
+    s.add_argument("--port", type=int, help="default 8000 (env YOLOCLS_PORT)")
+    s.add_argument("--workers", type=int, help="server processes (default 1; env YOLOCLS_WORKERS)")
+    s.add_argument("--max-batch", type=int, help="micro-batch size limit (default 16)")
+    s.add_argument("--max-wait-ms", type=float, help="micro-batch wait limit in ms (default 3)")
+    s.set_defaults(func=cmd_serve)
+    p = sub.add_parser("predict", help="classify local images with an exported model")
+    p.add_argument("images", type=Path, nargs="+", metavar="IMAGE")
+    p.add_argument("--model", type=Path, default=None, help="exported .onnx or run folder (env YOLOCLS_MODEL)")
+    p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--json", action="store_true", help="print the same JSON as POST /predict")
+    p.set_defaults(func=cmd_predict)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from yolocls.export import ExportOptions, export_model
+
+    rec = export_model(ExportOptions(run_dir=args.run_dir, format=args.format, imgsz=args.imgsz,
+                                     weights=args.weights, data=args.data))
+    p = rec.parity
+    print(f"exported {rec.format}: {args.run_dir / rec.path} (sha256 {rec.sha256[:12]}..., imgsz {rec.imgsz}, "
+          f"{len(rec.classes)} classes)")
+    print(f"parity on {p.images} {p.split} images: top-1 agreement {p.top1_agreement:.4f}, max probability "
+          f"difference {p.max_prob_diff:.2e} -> {'PASSED' if p.passed else 'FAILED'}")
+    print(f"record: {args.run_dir / 'export.json'}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import os
+
+    import uvicorn
+
+    from yolocls.inference.onnx_predictor import resolve_model_path
+    from yolocls.serving.settings import ServeSettings
+
+    cli = {"model": args.model, "host": args.host, "port": args.port, "workers": args.workers,
+           "max_batch": args.max_batch, "max_wait_ms": args.max_wait_ms}
+    for key, value in cli.items():
+        if value is not None:
+            os.environ[f"YOLOCLS_{key.upper()}"] = str(value)
+    if not os.environ.get("YOLOCLS_MODEL"):
+        raise ConfigError("--model PATH (or YOLOCLS_MODEL) is required: an exported .onnx file or a run folder")
+    settings = ServeSettings()  # type: ignore[call-arg]
+    if settings.workers > 1 and settings.threads is None:  # share the cores between worker processes
+        os.environ["YOLOCLS_THREADS"] = str(max(1, (os.cpu_count() or 1) // settings.workers))
+    os.environ["YOLOCLS_MODEL"] = str(resolve_model_path(settings.model).resolve())  # fail fast, clearly
+    uvicorn.run("yolocls.serving.app:app_from_env", factory=True, host=settings.host, port=settings.port,
+                workers=settings.workers, log_level="info", access_log=False)
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    import json
+    import os
+    import time
+
+    from yolocls.inference.onnx_predictor import OnnxPredictor, resolve_model_path
+    from yolocls.inference.predictor import predict_paths
+    from yolocls.inference.schemas import ModelRef, PredictResponse, to_predictions
+
+    model_path: Path | None = args.model or (Path(os.environ["YOLOCLS_MODEL"]) if os.environ.get("YOLOCLS_MODEL")
+                                             else None)
+    if model_path is None:
+        raise ConfigError("--model PATH (or YOLOCLS_MODEL) is required: an exported .onnx file or a run folder")
+    start = time.perf_counter()
+    model = OnnxPredictor(resolve_model_path(model_path))
+    probs = predict_paths(model, args.images, batch_size=32)  # bounded memory for many images
+    k = min(args.top_k, len(model.classes))
+    response = PredictResponse(
+        predictions=to_predictions(probs, [str(p) for p in args.images], model.classes, k),
+        model=ModelRef(name=model.name, sha256=model.sha256),
+        time_ms=round((time.perf_counter() - start) * 1000, 3))
+    if args.json:
+        print(json.dumps(response.model_dump(by_alias=True), indent=2))
+    else:
+        for pred in response.predictions:
+            print(f"{pred.filename}: {pred.class_name} ({pred.confidence:.3f})")
+    return 0

@@ -1,0 +1,4 @@
+"""Datasets: sources, safe archives, image checks, duplicates, splitting, manifest and `prepare`.
+
+May import core. No torch, no Ultralytics.
+"""

@@ -1,0 +1,244 @@
+"""Find the labelled images in a source folder: class folders, a pre-split tree, or images + CSV."""
+
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from yolocls.core.errors import SourceError
+from yolocls.data.layout import SPLIT_ALIASES
+
+IGNORED_NAMES = {".ds_store", "thumbs.db", "desktop.ini", "__macosx"}
+# Never let these reach a dataset folder: Ultralytics unpickles `*.cache`; the rest are pickles or arrays.
+IGNORED_SUFFIXES = {".cache", ".npy", ".npz", ".pkl", ".pickle", ".pt", ".pth"}
+FILENAME_COLUMNS = ("filename", "file", "file_name", "image", "image_path", "path")
+LABEL_COLUMNS = ("label", "class", "class_name", "category")
+
+
+@dataclass(frozen=True)
+class SourceItem:
+    """One candidate image: where it is, its label and (for a pre-split source) its split."""
+
+    path: Path
+    rel: str
+    label: str
+    split: str | None = None
+
+
+@dataclass
+class Collected:
+    layout: str  # "folders" | "presplit" | "csv" (Manifest.layout)
+    items: list[SourceItem]
+    ignored: list[tuple[str, str]]  # (relative path, reason)
+    warnings: list[str]
+
+
+def ignore_reason(rel_parts: tuple[str, ...]) -> str | None:
+    """Why a path is never used (hidden/system/pickle file), or None."""
+    for part in rel_parts:
+        low = part.lower()
+        if low in IGNORED_NAMES:
+            return f"ignored system file/folder '{part}'"
+        if part.startswith("."):
+            return f"ignored hidden file/folder '{part}'"
+    suffix = Path(rel_parts[-1]).suffix.lower()
+    if suffix in IGNORED_SUFFIXES:
+        return f"ignored '{suffix}' file (may be a pickle; never copied into a dataset)"
+    return None
+
+
+def walk_files(root: Path) -> list[Path]:
+    """All files below root, sorted. Symlinks are followed (local folders often link images in), each
+    real folder once, so link cycles end. Extracted archives never contain links: they are refused."""
+    files: list[Path] = []
+    seen: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:
+            dirnames.clear()
+            continue
+        seen.add(real)
+        dirnames.sort()
+        base = Path(dirpath)
+        files.extend(base / name for name in filenames if os.path.isfile(base / name))
+    return sorted(files)
+
+
+def _rel(path: Path, root: Path) -> str:
+    return path.relative_to(root).as_posix()
+
+
+def check_label(label: str, where: str) -> str:
+    """A class name must be usable as a folder name."""
+    label = label.strip()
+    if not label:
+        raise SourceError(f"{where}: blank label; every image needs a class name")
+    if label in (".", "..") or "/" in label or "\\" in label or label.startswith(".") or "\x00" in label:
+        raise SourceError(f"{where}: label '{label}' cannot be a folder name (no '/', '\\' or leading '.')")
+    return label
+
+
+def _collect_tree(root: Path, split_of_top: dict[str, str] | None, collected: Collected) -> None:
+    """Class folders (optionally below split folders). Files outside a class folder are reported."""
+    for path in walk_files(root):
+        parts = path.relative_to(root).parts
+        reason = ignore_reason(parts)
+        if reason:
+            collected.ignored.append((_rel(path, root), reason))
+            continue
+        split = None
+        if split_of_top is not None:
+            split = split_of_top.get(parts[0])
+            if split is None:
+                collected.ignored.append((_rel(path, root), "outside the train/val/test folders"))
+                continue
+            parts = parts[1:]
+        if len(parts) < 2:
+            collected.ignored.append((_rel(path, root), "not inside a class folder"))
+            continue
+        label = check_label(parts[0], f"folder '{_rel(path.parent, root)}'")
+        collected.items.append(SourceItem(path, _rel(path, root), label, split))
+
+
+def _split_folders(root: Path) -> dict[str, str] | None:
+    """Map top-level folder name -> split when root is a pre-split tree, else None."""
+    found: dict[str, str] = {}
+    for child in sorted(root.iterdir()):
+        alias = SPLIT_ALIASES.get(child.name.lower())
+        if child.is_dir() and alias:
+            if alias in found.values():
+                other = next(k for k, v in found.items() if v == alias)
+                raise SourceError(f"{root}: both '{other}/' and '{child.name}/' look like the {alias} split; "
+                                  "keep one")
+            found[child.name] = alias
+    if "train" in found.values() and "val" in found.values():
+        return found
+    if found and "train" in found.values():
+        raise SourceError(f"{root}: has 'train/' but no 'val/' (or 'valid/', 'validation/'); add a val "
+                          "folder or move the class folders up to prepare from one pool")
+    return None
+
+
+def read_labels_csv(csv_path: Path, filename_col: str | None, label_col: str | None,
+                    nrows: int | None = None) -> pd.DataFrame:
+    """`filename,label` rows as a DataFrame with columns filename, label, line (1-based file line)."""
+    try:
+        with csv_path.open("r", encoding="utf-8-sig", newline="") as fh:
+            sample = fh.read(4096)
+        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t") if sample.strip() else csv.excel
+        df = pd.read_csv(csv_path, dtype=str, keep_default_na=False, encoding="utf-8-sig",
+                         sep=dialect.delimiter, skipinitialspace=True, nrows=nrows)
+    except UnicodeDecodeError as exc:
+        raise SourceError(f"{csv_path}: not UTF-8 text ({exc.reason}); save the CSV as UTF-8") from exc
+    except (pd.errors.EmptyDataError, csv.Error):
+        raise SourceError(f"{csv_path}: empty CSV; expected a header 'filename,label' and one row per image") from None
+    except pd.errors.ParserError as exc:
+        raise SourceError(f"{csv_path}: cannot parse CSV ({exc})") from exc
+    columns = {str(c).strip().lower(): c for c in df.columns}
+
+    def pick(wanted: str | None, defaults: tuple[str, ...], flag: str) -> str:
+        names = (wanted.strip().lower(),) if wanted else defaults
+        for name in names:
+            if name in columns:
+                return columns[name]
+        raise SourceError(f"{csv_path}: no column {' / '.join(repr(n) for n in names)} (columns: "
+                          f"{', '.join(repr(str(c).strip()) for c in df.columns)}); name it with {flag}")
+
+    fcol = pick(filename_col, FILENAME_COLUMNS, "--filename-col")
+    lcol = pick(label_col, LABEL_COLUMNS, "--label-col")
+    out = pd.DataFrame({"filename": df[fcol].str.strip(), "label": df[lcol].str.strip()})
+    out["line"] = range(2, len(out) + 2)
+    if out.empty:
+        raise SourceError(f"{csv_path}: has a header but no rows")
+    return out
+
+
+def looks_like_labels_csv(path: Path) -> bool:
+    try:
+        read_labels_csv(path, None, None, nrows=1)  # header and a first row are enough to recognise it
+        return True
+    except SourceError:
+        return False
+
+
+def _resolve_row(filename: str, bases: list[Path], where: str) -> Path:
+    rel = filename.replace("\\", "/")
+    if rel.startswith("/"):  # absolute paths are fine when they point into the image folder
+        inside = [b for b in bases if Path(rel).resolve().is_relative_to(b.resolve())]
+        if not inside:
+            raise SourceError(f"{where}: filename '{filename}' points outside the image folder")
+        rel = Path(rel).resolve().relative_to(inside[0].resolve()).as_posix()
+        bases = inside[:1]
+    if any(p == ".." for p in rel.split("/")):
+        raise SourceError(f"{where}: filename '{filename}' points outside the image folder")
+    for base in bases:
+        candidate = base / rel
+        if candidate.is_file():
+            return candidate
+    raise SourceError(f"{where}: file '{filename}' not found in {' or '.join(str(b) for b in bases)}; "
+                      "fix the row or remove it")
+
+
+def _collect_csv(root: Path, csv_path: Path, filename_col: str | None, label_col: str | None,
+                 collected: Collected) -> None:
+    df = read_labels_csv(csv_path, filename_col, label_col)
+    bases = [root] if csv_path.parent.resolve() == root.resolve() else [root, csv_path.parent]
+    seen: dict[Path, SourceItem] = {}
+    conflicts: set[Path] = set()
+    for filename, label, line in df.itertuples(index=False):
+        where = f"{csv_path.name} line {line}"
+        if not filename:
+            raise SourceError(f"{where}: blank filename")
+        path = _resolve_row(filename, bases, where)
+        item = SourceItem(path, filename.replace("\\", "/"), check_label(label, where))
+        key = path.resolve()
+        if key in seen and seen[key].label != item.label:
+            conflicts.add(key)
+        elif key in seen:
+            collected.warnings.append(f"{where}: '{filename}' is listed twice; used once")
+        seen.setdefault(key, item)
+    for key, item in seen.items():
+        if key in conflicts:
+            collected.ignored.append((item.rel, "listed in the CSV with conflicting labels"))
+        else:
+            collected.items.append(item)
+    listed = set(seen)
+    for path in walk_files(root):
+        if path.resolve() not in listed and path.resolve() != csv_path.resolve():
+            parts = path.relative_to(root).parts
+            collected.ignored.append((_rel(path, root), ignore_reason(parts) or f"not listed in {csv_path.name}"))
+
+
+def find_csv(root: Path) -> Path | None:
+    """A labels CSV lying at the top of the source (for archives and `prepare FOLDER`)."""
+    candidates = [p for p in sorted(root.glob("*.csv")) if not p.name.startswith(".")]
+    matches = [p for p in candidates if looks_like_labels_csv(p)]
+    if len(matches) > 1:
+        raise SourceError(f"{root}: several label CSVs ({', '.join(p.name for p in matches)}); choose one with --csv")
+    return matches[0] if matches else None
+
+
+def collect(root: Path, csv_path: Path | None = None, filename_col: str | None = None,
+            label_col: str | None = None) -> Collected:
+    """Detect the layout of `root` and list every candidate image with its label."""
+    if not root.is_dir():
+        raise SourceError(f"{root}: not a folder or a supported archive (.zip, .tar, .tar.gz, .tgz)")
+    collected = Collected(layout="folders", items=[], ignored=[], warnings=[])
+    if csv_path is None and (filename_col or label_col):
+        raise SourceError("--filename-col/--label-col need --csv")
+    csv_path = csv_path or find_csv(root)
+    if csv_path is not None:
+        collected.layout = "csv"
+        _collect_csv(root, csv_path, filename_col, label_col, collected)
+    else:
+        splits = _split_folders(root)
+        collected.layout = "presplit" if splits else "folders"
+        _collect_tree(root, splits, collected)
+    if not collected.items:
+        raise SourceError(f"{root}: no images found (expected class sub-folders, train/ + val/ folders, "
+                          "or images with a filename,label CSV)")
+    return collected

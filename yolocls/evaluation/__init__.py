@@ -1,0 +1,4 @@
+"""Evaluation: metrics, plots, `report` and the runs leaderboard.
+
+May import training, inference, data and core.
+"""

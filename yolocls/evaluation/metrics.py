@@ -1,0 +1,89 @@
+"""Classification metrics from labels and probabilities (pure functions; scikit-learn does the counting)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from pydantic import BaseModel, Field
+from sklearn.metrics import confusion_matrix, log_loss, precision_recall_fscore_support, roc_auc_score
+
+from yolocls.inference.predictor import top_k
+
+
+class ClassMetrics(BaseModel):
+    precision: float
+    recall: float
+    f1: float
+    support: int
+    avg_confidence: float = Field(description="Mean top-1 probability over images whose true class is this one")
+
+
+class ReportMetrics(BaseModel):
+    """`report/metrics.json`."""
+
+    split: str
+    weights: str
+    images: int
+    top1: float
+    top5: float
+    macro: dict[str, float] = Field(description="precision / recall / f1, unweighted mean over classes")
+    weighted: dict[str, float] = Field(description="precision / recall / f1, weighted by support")
+    avg_confidence: float = Field(description="Mean top-1 probability over all images")
+    avg_confidence_correct: float | None
+    avg_confidence_wrong: float | None
+    ece: float = Field(description="Expected calibration error, 15 equal-width confidence bins")
+    roc_auc_ovr: float | None = Field(description="Macro one-vs-rest ROC-AUC; null when a class has no images")
+    log_loss: float
+    per_class: dict[str, ClassMetrics]
+
+
+def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = 15) -> float:
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    ece = 0.0
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        in_bin = (confidence > lo) & (confidence <= hi)
+        if in_bin.any():
+            ece += in_bin.mean() * abs(correct[in_bin].mean() - confidence[in_bin].mean())
+    return float(ece)
+
+
+def _mean(x: np.ndarray) -> float | None:
+    return float(x.mean()) if x.size else None
+
+
+def compute_metrics(y_true: np.ndarray, probs: np.ndarray, classes: list[str], split: str, weights: str
+                    ) -> ReportMetrics:
+    n_classes = len(classes)
+    labels = np.arange(n_classes)
+    pred = probs.argmax(axis=1)
+    conf = probs.max(axis=1)
+    correct = pred == y_true
+    top5 = float((np.array(top_k(probs, 5)) == y_true[:, None]).any(axis=1).mean())  # top_k clamps to n_classes
+    p, r, f, s = precision_recall_fscore_support(y_true, pred, labels=labels, zero_division=0)
+    agg = {avg: precision_recall_fscore_support(y_true, pred, labels=labels, average=avg, zero_division=0)[:3]
+           for avg in ("macro", "weighted")}
+    clipped = np.clip(probs, 1e-12, 1.0)
+    clipped = clipped / clipped.sum(axis=1, keepdims=True)
+    try:
+        value = float(roc_auc_score(y_true, clipped, multi_class="ovr", labels=labels))
+        auc: float | None = None if math.isnan(value) else value
+    except ValueError:  # a class with no positive images
+        auc = None
+    per_class = {
+        name: ClassMetrics(precision=float(p[i]), recall=float(r[i]), f1=float(f[i]), support=int(s[i]),
+                           avg_confidence=_mean(conf[y_true == i]) or 0.0)
+        for i, name in enumerate(classes)
+    }
+    return ReportMetrics(
+        split=split, weights=weights, images=int(len(y_true)), top1=float(correct.mean()), top5=top5,
+        macro=dict(zip(("precision", "recall", "f1"), map(float, agg["macro"]))),
+        weighted=dict(zip(("precision", "recall", "f1"), map(float, agg["weighted"]))),
+        avg_confidence=float(conf.mean()), avg_confidence_correct=_mean(conf[correct]),
+        avg_confidence_wrong=_mean(conf[~correct]), ece=expected_calibration_error(conf, correct),
+        roc_auc_ovr=auc, log_loss=float(log_loss(y_true, clipped, labels=labels)), per_class=per_class)
+
+
+def confusion(y_true: np.ndarray, pred: np.ndarray, n_classes: int) -> np.ndarray:
+    """Rows = TRUE class, columns = PREDICTED class (scikit-learn's convention; Ultralytics stores the transpose)."""
+    return confusion_matrix(y_true, pred, labels=np.arange(n_classes))

@@ -1,0 +1,47 @@
+"""The small predictor interface every inference path uses (report, export parity, server, CLI predict)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from yolocls.inference.preprocess import load_image, preprocess
+
+
+class Predictor(Protocol):
+    """Anything that maps a (N, 3, imgsz, imgsz) float32 batch to (N, num_classes) probabilities."""
+
+    classes: list[str]
+    imgsz: int
+
+    def predict(self, batch: np.ndarray) -> np.ndarray: ...
+
+
+def top_k(probs: np.ndarray, k: int) -> list[list[int]]:
+    """Indices of the k most probable classes per row, most probable first (ties: lower index)."""
+    k = max(1, min(k, probs.shape[1]))
+    order = np.argsort(-probs, axis=1, kind="stable")
+    return order[:, :k].tolist()
+
+
+def predict_paths(model: Predictor, paths: Sequence[Path], batch_size: int = 64, workers: int = 4,
+                  on_batch: Callable[[int], None] | None = None) -> np.ndarray:
+    """Probabilities for image files, preprocessed with the shared function on a thread pool."""
+    out: list[np.ndarray] = []
+
+    def prep(p: Path) -> np.ndarray:
+        return preprocess(load_image(p), model.imgsz)
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for start in range(0, len(paths), batch_size):
+            chunk = list(pool.map(prep, paths[start:start + batch_size]))
+            out.append(model.predict(np.stack(chunk)))
+            if on_batch:
+                on_batch(len(chunk))
+    if not out:
+        return np.zeros((0, len(model.classes)), np.float32)
+    return np.concatenate(out)

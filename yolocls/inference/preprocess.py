@@ -1,0 +1,94 @@
+"""The ONE inference preprocessing, shared by report, export parity, the server and `yolocls predict`.
+
+It reproduces Ultralytics' classification inference transform (`classify_transforms`) exactly:
+BGR decode (as `cv2.imread`) -> RGB -> shorter side resized to imgsz with PIL bilinear (as torchvision
+`Resize(int)`) -> centre crop imgsz x imgsz (torchvision's rounding) -> /255 float32, CHW.
+No mean/std normalisation, and no softmax afterwards: the exported head already outputs probabilities.
+No torch import here: the serving path must not need it.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from yolocls.core.errors import EmptyImageError, ImageError, ImageTooLargeError
+from yolocls.core.imaging import DEFAULT_MAX_PIXELS
+
+BOMB = (1 << 31, 1 << 31)  # stands for "larger than anything": Pillow refused the header as a bomb
+
+
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from the header without decoding pixels; None when PIL cannot tell."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                return im.size
+    except Image.DecompressionBombError:
+        return BOMB
+    except Exception:
+        return None
+
+
+def decode_image(data: bytes, name: str = "image", max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Bytes -> BGR uint8 (H, W, 3) exactly as `cv2.imread` would give; errors name the file."""
+    if not data:
+        raise EmptyImageError(f"{name}: empty file")
+    size = image_size(data)
+    if size == BOMB:
+        raise ImageTooLargeError(f"{name}: image dimensions exceed the limit of {max_pixels} pixels")
+    if size is not None and size[0] * size[1] > max_pixels:
+        raise ImageTooLargeError(f"{name}: {size[0]}x{size[1]} exceeds the limit of {max_pixels} pixels")
+    try:
+        bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    except cv2.error:
+        bgr = None  # OpenCV refuses some malformed or oversized inputs by raising
+    if bgr is None or bgr.size == 0:
+        raise ImageError(f"{name}: not a decodable image (corrupt, truncated or unsupported format)")
+    if bgr.shape[0] * bgr.shape[1] > max_pixels:
+        raise ImageTooLargeError(f"{name}: {bgr.shape[1]}x{bgr.shape[0]} exceeds the limit of {max_pixels} pixels")
+    return bgr
+
+
+def load_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ImageError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    return decode_image(data, str(path), max_pixels)
+
+
+def resized_size(width: int, height: int, imgsz: int) -> tuple[int, int]:
+    """torchvision Resize(int): the shorter side becomes imgsz, the longer one is truncated (int())."""
+    short, long = (width, height) if width <= height else (height, width)
+    new_short, new_long = imgsz, int(imgsz * long / short)
+    return (new_short, new_long) if width <= height else (new_long, new_short)
+
+
+def preprocess(bgr: np.ndarray, imgsz: int) -> np.ndarray:
+    """BGR uint8 image -> float32 (3, imgsz, imgsz) in [0, 1], RGB, as the model was trained/validated."""
+    height, width = bgr.shape[:2]
+    new_w, new_h = resized_size(width, height, imgsz)
+    im = Image.fromarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    if (new_w, new_h) != (width, height):
+        im = im.resize((new_w, new_h), Image.Resampling.BILINEAR)
+    arr = np.asarray(im)
+    if new_h < imgsz or new_w < imgsz:  # torchvision CenterCrop pads with zeros first
+        pad_h, pad_w = max(0, imgsz - new_h), max(0, imgsz - new_w)
+        arr = np.pad(arr, ((pad_h // 2, (pad_h + 1) // 2), (pad_w // 2, (pad_w + 1) // 2), (0, 0)))
+        new_h, new_w = arr.shape[:2]
+    top = int(round((new_h - imgsz) / 2.0))
+    left = int(round((new_w - imgsz) / 2.0))
+    crop = arr[top:top + imgsz, left:left + imgsz]
+    return np.ascontiguousarray(crop.transpose(2, 0, 1), dtype=np.float32) / np.float32(255.0)
+
+
+def preprocess_bytes(data: bytes, imgsz: int, name: str = "image", max_pixels: int = DEFAULT_MAX_PIXELS
+                     ) -> np.ndarray:
+    return preprocess(decode_image(data, name, max_pixels), imgsz)

@@ -1,0 +1,102 @@
+"""ASGI middleware: the request body limit (413 before any parsing) and Prometheus metrics."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+KNOWN_PATHS = {"/predict", "/health", "/ready", "/model", "/metrics", "/docs", "/openapi.json"}
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class Metrics:
+    """Prometheus collectors in a registry of this app's own (several apps in one process stay separate)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("yolocls_requests_total", "HTTP requests", ["path", "status"],
+                                registry=self.registry)
+        self.latency = Histogram("yolocls_request_duration_seconds", "Request latency", ["path"],
+                                 buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10), registry=self.registry)
+        self.batch = Histogram("yolocls_batch_size", "Images per model call (micro-batching)",
+                               buckets=(1, 2, 4, 8, 16, 32, 64), registry=self.registry)
+        self.images = Counter("yolocls_images_total", "Images classified", registry=self.registry)
+
+
+async def send_json(send: Send, status: int, detail: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            *(headers or [])]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class LimitAndMeasure:
+    """Rejects bodies over the byte limit with 413 before parsing, and records metrics per known path."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int, metrics: Metrics) -> None:
+        self.app, self.limit, self.metrics = app, max_body_bytes, metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"] if scope["path"] in KNOWN_PATHS else "other"
+        start = time.perf_counter()
+        status = {"code": 500}
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            replay = await self._buffer_body(scope, receive, send_wrapper)
+            if replay is not None:
+                await self.app(scope, replay, send_wrapper)
+        finally:
+            self.metrics.requests.labels(path, str(status["code"])).inc()
+            self.metrics.latency.labels(path).observe(time.perf_counter() - start)
+
+    async def _buffer_body(self, scope: Scope, receive: Receive, send: Send) -> Receive | None:
+        """Read the whole body (up to the limit) so an oversized upload is refused before any parsing."""
+        too_big = f"request body exceeds {self.limit} bytes (YOLOCLS_MAX_BODY_BYTES)"
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.limit:
+            await send_json(send, 413, too_big)
+            return None
+        if scope.get("method") not in ("POST", "PUT", "PATCH"):
+            return receive
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                await send_json(send, 413, too_big)
+                return None
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        return replay

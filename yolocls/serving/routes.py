@@ -1,0 +1,117 @@
+"""The HTTP routes: /predict, /health, /ready, /model, /metrics. Handlers read the app's ServingState."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from fastapi import APIRouter, Depends, File, Header, HTTPException, Query, Request, UploadFile
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from yolocls.inference.predictor import Predictor
+from yolocls.inference.preprocess import preprocess_bytes
+from yolocls.inference.schemas import Detail, ModelInfo, ModelRef, PredictResponse, to_predictions
+from yolocls.serving.batching import MicroBatcher
+from yolocls.serving.middleware import Metrics
+from yolocls.serving.settings import ServeSettings
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {s: {"model": Detail} for s in (401, 413, 415, 422, 503)}
+
+
+@dataclass
+class ServingState:
+    """What the routes need; the model, batcher and decode pool exist while the app is running."""
+
+    settings: ServeSettings
+    metrics: Metrics
+    model: Predictor | None = None
+    batcher: MicroBatcher | None = None
+    prep: ThreadPoolExecutor | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def serving_state(request: Request) -> ServingState:
+    return request.app.state.serving  # type: ignore[no-any-return]
+
+
+def model_name(model: Predictor) -> str:
+    return str(getattr(model, "name", None) or type(model).__name__)
+
+
+async def check_api_key(request: Request, x_api_key: str | None = Header(default=None)) -> None:
+    settings = serving_state(request).settings
+    expected = settings.api_key.get_secret_value() if settings.api_key else None
+    if expected and not (x_api_key and secrets.compare_digest(x_api_key.encode(), expected.encode())):
+        raise HTTPException(status_code=401, detail="missing or invalid X-API-Key header")
+
+
+router = APIRouter()
+
+
+@router.get("/health", summary="Liveness")
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/ready", summary="Readiness: the model is loaded", responses={503: {"model": Detail}})
+async def ready(request: Request) -> JSONResponse:
+    if serving_state(request).batcher is not None:
+        return JSONResponse({"status": "ready"})
+    return JSONResponse({"detail": "model not loaded"}, status_code=503)
+
+
+@router.get("/model", response_model=ModelInfo, dependencies=[Depends(check_api_key)],
+            responses={401: {"model": Detail}})
+async def model_info(request: Request) -> ModelInfo:
+    model = serving_state(request).model
+    assert model is not None
+    meta = getattr(model, "metadata", {}) or {}
+    return ModelInfo(name=model_name(model), format="onnx", sha256=getattr(model, "sha256", ""),
+                     classes=model.classes, imgsz=model.imgsz, source_run=meta.get("source_run"),
+                     preprocessing=meta.get("preprocessing"))
+
+
+@router.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics")
+async def prometheus(request: Request) -> PlainTextResponse:
+    return PlainTextResponse(generate_latest(serving_state(request).metrics.registry),
+                             media_type=CONTENT_TYPE_LATEST)
+
+
+@router.post("/predict", response_model=PredictResponse, dependencies=[Depends(check_api_key)],
+             responses=ERROR_RESPONSES, summary="Classify one or more images")
+async def predict(
+    request: Request,
+    file: list[UploadFile] = File(..., description="One or more images, each in a part named 'file'"),
+    top_k: int | None = Query(default=None, ge=1, le=1000, description="Classes per image (default 5)"),
+) -> PredictResponse:
+    start = time.perf_counter()
+    state = serving_state(request)
+    settings = state.settings
+    if len(file) > settings.max_files:
+        raise HTTPException(status_code=413, detail=f"{len(file)} files in one request; the limit is "
+                                                    f"{settings.max_files} (YOLOCLS_MAX_FILES)")
+    model, batcher = state.model, state.batcher
+    assert model is not None and batcher is not None
+    loop = asyncio.get_running_loop()
+    names = [f.filename or f"file{i}" for i, f in enumerate(file)]
+    datas = [f.file.read() for f in file]
+    batcher.announce(len(datas))
+    try:
+        samples = await asyncio.gather(*[
+            loop.run_in_executor(state.prep, preprocess_bytes, data, model.imgsz, name, settings.max_pixels)
+            for data, name in zip(datas, names)])
+    except BaseException:
+        batcher.withdraw(len(datas))
+        raise
+    rows = await asyncio.gather(*[batcher.submit(s) for s in samples])
+    state.metrics.images.inc(len(rows))
+    k = min(top_k or settings.default_top_k, len(model.classes))
+    return PredictResponse(predictions=to_predictions(np.stack(rows), names, model.classes, k),
+                           model=ModelRef(name=model_name(model), sha256=getattr(model, "sha256", "")),
+                           time_ms=round((time.perf_counter() - start) * 1000, 3))

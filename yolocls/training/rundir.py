@@ -1,0 +1,154 @@
+"""The run folder: `run.json` (the truthful record of a run), results.csv, best epoch, weights, dataset.
+
+Everything that knows where things live inside `runs/<name>/` is here; train, report and export use it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, Field
+
+from yolocls.core.errors import DatasetError, RunError
+from yolocls.core.fs import atomic_write_text
+
+RUN_RECORD = "run.json"
+RESULTS_CSV = "results.csv"
+WEIGHTS_DIR = "weights"
+Status = Literal["running", "completed", "failed", "interrupted"]
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class RunRecord(BaseModel):
+    """Written when a run starts, updated every epoch, finalised on success, crash or Ctrl-C."""
+
+    format_version: int = 1
+    name: str
+    status: Status
+    preset: str | None
+    aug: str | None = None
+    model: str = Field(description="Model architecture, e.g. yolov8n-cls")
+    weights: str = Field(description="Checkpoint the run started from, or the model YAML when from scratch")
+    weights_source: str = Field(description="--weights | weights-dir | download | scratch | resume")
+    args: dict[str, Any] = Field(description="Fully resolved Ultralytics training arguments")
+    dataset: str = Field(description="Absolute path of the prepared dataset")
+    manifest_sha256: str | None = None
+    classes: list[str]
+    versions: dict[str, str]
+    device: str
+    started: datetime
+    ended: datetime | None = None
+    epochs_completed: int = 0
+    epochs_planned: int = 0
+    best_epoch: int | None = Field(default=None, description="1-based epoch with the best fitness")
+    best_metric: dict[str, float] = Field(default_factory=dict, description="top1/top5/fitness at best_epoch")
+    last_metrics: dict[str, float] = Field(default_factory=dict)
+    error: str | None = None
+    resumed: int = 0
+    command: list[str] = Field(default_factory=list)
+
+    def save(self, run_dir: Path) -> None:
+        """Atomic write: a reader never sees half a run.json."""
+        atomic_write_text(run_dir / RUN_RECORD, self.model_dump_json(indent=2))
+
+
+def load_run_record(run_dir: Path) -> RunRecord | None:
+    path = run_dir / RUN_RECORD
+    if not path.is_file():
+        return None
+    try:
+        return RunRecord.model_validate(json.loads(path.read_text(encoding="utf-8")))
+    except ValueError as exc:
+        raise RunError(f"{path}: unreadable run record ({str(exc).splitlines()[0]})") from exc
+
+
+def unique_run_dir(runs_dir: Path, name: str) -> Path:
+    """runs/<name>, or runs/<name>-2, -3, ... : an existing run is never overwritten. Creates the folder."""
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    for k in range(1, 10_000):
+        candidate = runs_dir / (name if k == 1 else f"{name}-{k}")
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            continue
+    raise RunError(f"{runs_dir}: too many runs named '{name}'; choose another --name")
+
+
+def read_results(run_dir: Path) -> list[dict[str, float]]:
+    """Ultralytics' results.csv (one row per epoch) with stripped column names."""
+    path = run_dir / RESULTS_CSV
+    if not path.is_file():
+        return []
+    with path.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    out = []
+    for row in rows:
+        clean = {}
+        for k, v in row.items():
+            try:
+                clean[k.strip()] = float(v)
+            except (TypeError, ValueError):
+                continue
+        out.append(clean)
+    return out
+
+
+def best_from_results(rows: list[dict[str, float]]) -> tuple[int | None, dict[str, float]]:
+    """Best epoch by Ultralytics' classification fitness (mean of top-1 and top-5)."""
+    best: int | None = None
+    best_metrics: dict[str, float] = {}
+    for row in rows:
+        top1, top5 = row.get("metrics/accuracy_top1"), row.get("metrics/accuracy_top5")
+        if top1 is None or top5 is None:
+            continue
+        fitness = (top1 + top5) / 2
+        if not best_metrics or fitness > best_metrics["fitness"]:
+            best, best_metrics = int(row.get("epoch", 0)), {"top1": top1, "top5": top5, "fitness": fitness}
+    return best, best_metrics
+
+
+def weights_path(run_dir: Path, which: str) -> Path:
+    """runs/<name>/weights/<which>.pt (which: best | last)."""
+    return run_dir / WEIGHTS_DIR / f"{which}.pt"
+
+
+def run_weights(run_dir: Path, which: str, action: str) -> tuple[Path, Path]:
+    """(resolved run folder, its weights/<which>.pt), with errors naming what is missing."""
+    run_dir = run_dir.expanduser().resolve()
+    if not run_dir.is_dir():
+        raise RunError(f"{run_dir}: run folder not found")
+    weights = weights_path(run_dir, which)
+    if not weights.is_file():
+        raise RunError(f"{weights}: no weights to {action} (the run has not finished an epoch?); train first"
+                       f"{' or choose --weights last' if which == 'best' else ''}")
+    return run_dir, weights
+
+
+def dataset_of_run(run_dir: Path, data: Path | None) -> Path:
+    """--data, else run.json's dataset, else Ultralytics' args.yaml `data` (plain Ultralytics runs)."""
+    if data is not None:
+        expected, origin = data.expanduser().resolve(), "--data"
+    else:
+        record = load_run_record(run_dir)
+        if record is not None:
+            expected, origin = Path(record.dataset), "run.json"
+        elif (run_dir / "args.yaml").is_file():
+            args = yaml.safe_load((run_dir / "args.yaml").read_text()) or {}
+            if not args.get("data"):
+                raise RunError(f"{run_dir / 'args.yaml'}: no 'data' entry; pass --data DATASET_DIR")
+            expected, origin = Path(str(args["data"])), "args.yaml"
+        else:
+            raise RunError(f"{run_dir}: no run.json or args.yaml to find the dataset; pass --data DATASET_DIR")
+    if not expected.is_dir():
+        raise DatasetError(f"dataset not found at {expected} (from {origin}); it was moved or deleted. "
+                           "Pass --data with its new location")
+    return expected

@@ -1,0 +1,247 @@
+"""`yolocls train`: resolve a preset into Ultralytics arguments, train offline-safely, keep run.json truthful."""
+
+from __future__ import annotations
+
+import platform
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from yolocls import __version__
+from yolocls.core.errors import ConfigError, RunError, YoloclsError
+from yolocls.core.offline import import_ultralytics
+from yolocls.data.layout import check_class_folders
+from yolocls.data.manifest import load_manifest, manifest_sha256
+from yolocls.training.device import cpu_estimate_seconds, format_duration, resolve_device
+from yolocls.training.presets import get_preset, parse_set_values, resolve_args, valid_train_keys
+from yolocls.training.rundir import (
+    RunRecord,
+    best_from_results,
+    load_run_record,
+    now,
+    read_results,
+    unique_run_dir,
+    weights_path,
+)
+from yolocls.training.weights import resolve_weights
+
+
+class TrainingFailed(YoloclsError):
+    """Ultralytics raised during training; run.json says `failed` with the error."""
+
+
+class TrainOptions(BaseModel):
+    """Options of `yolocls train` (CLI flags map 1:1)."""
+
+    data: Path | None = None
+    preset: str = "small-fast"
+    name: str | None = None
+    epochs: int | None = Field(default=None, ge=1)
+    imgsz: int | None = Field(default=None, ge=16)
+    batch: int | None = None
+    device: str = "auto"
+    weights: Path | None = None
+    pretrained: bool = True
+    aug: str | None = None
+    set: list[str] = Field(default_factory=list)
+    resume: Path | None = None
+    quiet: bool = False
+    runs_dir: Path = Path("runs")
+    report: bool = True
+
+
+def log(msg: str, quiet: bool = False) -> None:
+    if not quiet:
+        print(f"[yolocls] {msg}", file=sys.stderr, flush=True)
+
+
+def versions() -> dict[str, str]:
+    import torch
+    import ultralytics
+
+    return {"yolocls": __version__, "ultralytics": ultralytics.__version__, "torch": torch.__version__,
+            "python": platform.python_version()}
+
+
+def _mean_loss(tloss: Any) -> float:
+    """Ultralytics keeps the running training loss as a tensor or (newer) a dict of tensors."""
+    if tloss is None:
+        return float("nan")
+    if isinstance(tloss, dict):
+        return float(sum(float(v) for v in tloss.values()))
+    return float(tloss.sum())
+
+
+class _Progress:
+    """Per-epoch line (loss, accuracy, ETA) and a run.json update after every epoch."""
+
+    def __init__(self, record: RunRecord, run_dir: Path, quiet: bool) -> None:
+        self.record, self.run_dir, self.quiet = record, run_dir, quiet
+        self.t0 = time.monotonic()
+        self.start_epoch = record.epochs_completed
+
+    def on_fit_epoch_end(self, trainer: Any) -> None:
+        epoch = int(trainer.epoch) + 1
+        if epoch > trainer.epochs or getattr(trainer, "stop", False) and epoch <= self.record.epochs_completed:
+            return  # the final validation of best.pt fires this callback again
+        metrics = {k: float(v) for k, v in (trainer.metrics or {}).items() if isinstance(v, (int, float))}
+        loss = _mean_loss(getattr(trainer, "tloss", None))
+        self.record.epochs_completed = epoch
+        self.record.last_metrics = {"train_loss": loss, **metrics}
+        best, best_metrics = best_from_results(read_results(self.run_dir))
+        if best is not None:
+            self.record.best_epoch, self.record.best_metric = best, best_metrics
+        self.record.save(self.run_dir)
+        done = max(1, epoch - self.start_epoch)
+        eta = (time.monotonic() - self.t0) / done * max(0, trainer.epochs - epoch)
+        top1 = metrics.get("metrics/accuracy_top1", float("nan"))
+        log(f"epoch {epoch}/{trainer.epochs}  loss {loss:.4f}  val top1 {top1:.3f}  ETA {format_duration(eta)}",
+            self.quiet)
+
+
+def _new_run(opts: TrainOptions) -> tuple[RunRecord, Path, str, dict[str, Any]]:
+    if opts.data is None:
+        raise ConfigError("--data DATASET_DIR is required (a folder made by `yolocls prepare`)")
+    if opts.name == "model":  # Ultralytics silently renames a run called 'model' after the model file
+        raise ConfigError("--name model is rewritten by Ultralytics; choose another run name")
+    data = opts.data.expanduser().resolve()
+    manifest = load_manifest(data)
+    check_class_folders(data, manifest.classes)
+    preset = get_preset(opts.preset)
+    overrides = parse_set_values(opts.set, valid_train_keys()) if opts.set else {}
+    args = resolve_args(preset, opts.aug, {"epochs": opts.epochs, "imgsz": opts.imgsz, "batch": opts.batch},
+                        overrides)
+    device = resolve_device(opts.device)
+    choice = resolve_weights(preset.model, opts.weights, opts.pretrained)
+    log(choice.message if choice.source != "scratch" or not opts.pretrained else f"warning: {choice.message}",
+        opts.quiet and choice.source != "scratch")
+    if device == "cpu":
+        n_train = sum(manifest.counts["train"].values())
+        est = cpu_estimate_seconds(preset.model, int(args["imgsz"]), n_train, int(args["epochs"]))
+        log(f"warning: no CUDA GPU found, training on CPU (roughly {format_duration(est)} for {args['epochs']} "
+            f"epochs of {n_train} images at {args['imgsz']} px); use a GPU for the full preset", opts.quiet)
+    run_dir = unique_run_dir(opts.runs_dir.expanduser().resolve(), opts.name or f"{data.name}-{opts.preset}")
+    full_args = {**args, "data": str(data), "project": str(run_dir.parent), "name": run_dir.name,
+                 "exist_ok": True, "device": device}
+    record = RunRecord(
+        name=run_dir.name, status="running", preset=opts.preset, aug=opts.aug or preset.aug, model=preset.model,
+        weights=choice.model, weights_source=choice.source, args=full_args, dataset=str(data),
+        manifest_sha256=manifest_sha256(data), classes=manifest.classes, versions=versions(), device=device,
+        started=now(), epochs_planned=int(args["epochs"]), command=sys.argv)
+    record.save(run_dir)
+    return record, run_dir, choice.model, full_args
+
+
+def _resume_run(opts: TrainOptions) -> tuple[RunRecord, Path, str, dict[str, Any]]:
+    run_dir = opts.resume.expanduser().resolve()  # type: ignore[union-attr]
+    record = load_run_record(run_dir)
+    last = weights_path(run_dir, "last")
+    if record is None:
+        raise RunError(f"{run_dir}: no run.json; not a yolocls run folder")
+    if record.status == "completed":
+        raise RunError(f"{run_dir}: run already completed; start a new run instead of --resume")
+    if not last.is_file():
+        raise RunError(f"{run_dir}: no weights/last.pt to resume from (the run stopped before its first epoch); "
+                       "start a new run")
+    device = resolve_device(opts.device)
+    record.status, record.error, record.ended, record.device = "running", None, None, device
+    record.resumed += 1
+    record.save(run_dir)
+    return record, run_dir, str(last), {"resume": True, "device": device}
+
+
+def train(opts: TrainOptions) -> tuple[Path, RunRecord]:
+    """Run (or resume) one training run; returns the run folder and its final record."""
+    if opts.quiet:
+        import os
+
+        os.environ["YOLO_VERBOSE"] = "false"
+    import_ultralytics()
+    record, run_dir, model_path, train_args = _resume_run(opts) if opts.resume else _new_run(opts)
+    from ultralytics import YOLO
+
+    log(f"run folder: {run_dir}", opts.quiet)
+    progress = _Progress(record, run_dir, opts.quiet)
+    guard = _InterruptGuard()
+    guard.install()
+    try:
+        model = YOLO(model_path, task="classify")
+        model.add_callback("on_fit_epoch_end", progress.on_fit_epoch_end)
+        model.add_callback("on_pretrain_routine_start", guard.protect_saves)
+        model.train(**train_args, verbose=not opts.quiet)
+        save_dir = Path(model.trainer.save_dir).resolve() if model.trainer is not None else None
+        if save_dir != run_dir:
+            raise RunError(f"Ultralytics wrote the run to {save_dir}, not {run_dir}; outputs are there")
+    except KeyboardInterrupt:
+        _finish(record, run_dir, "interrupted", "interrupted (Ctrl-C or SIGTERM); continue with "
+                f"`yolocls train --resume {run_dir}`")
+        raise
+    except BaseException as exc:
+        _finish(record, run_dir, "failed", f"{type(exc).__name__}: {exc}")
+        if isinstance(exc, YoloclsError):
+            raise
+        raise TrainingFailed(f"training failed: {type(exc).__name__}: {exc} (run record: {run_dir / 'run.json'})"
+                             ) from exc
+    finally:
+        guard.restore()
+    _finish(record, run_dir, "completed", None)
+    return run_dir, record
+
+
+class _InterruptGuard:
+    """Ctrl-C and SIGTERM (a scheduler's stop) both end the run as `interrupted`, but never in the middle
+    of writing a checkpoint: Ultralytics writes last.pt in place, and a truncated last.pt cannot resume.
+    A signal that arrives during a save is raised right after it."""
+
+    def __init__(self) -> None:
+        self.previous: dict[int, Any] = {}
+        self.saving = False
+        self.pending = False
+
+    def install(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.previous[sig] = signal.signal(sig, self._handle)
+
+    def restore(self) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+        self.previous.clear()
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.saving:
+            self.pending = True
+            return
+        raise KeyboardInterrupt
+
+    def protect_saves(self, trainer: Any) -> None:
+        """Ultralytics callback: wrap the trainer's checkpoint writer."""
+        save = trainer.save_model
+
+        def guarded_save(*args: Any, **kwargs: Any) -> Any:
+            self.saving = True
+            try:
+                return save(*args, **kwargs)
+            finally:
+                self.saving = False
+                if self.pending:
+                    self.pending = False
+                    raise KeyboardInterrupt
+
+        trainer.save_model = guarded_save
+
+
+def _finish(record: RunRecord, run_dir: Path, status: str, error: str | None) -> None:
+    rows = read_results(run_dir)
+    if rows:
+        record.epochs_completed = int(rows[-1].get("epoch", len(rows)))
+    best, best_metrics = best_from_results(rows)
+    if best is not None:
+        record.best_epoch, record.best_metric = best, best_metrics
+    record.status, record.error, record.ended = status, error, now()  # type: ignore[assignment]
+    record.save(run_dir)
