@@ -83,9 +83,10 @@ def test_predict_several_files_in_order_with_top_k(client, onnx_path):
 
 
 @pytest.mark.parametrize("name, payload, status, detail", [
-    ("notes.txt", b"hello, not an image", 415, "notes.txt: not a decodable image"),
+    ("notes.txt", b"hello, not an image", 415, "notes.txt: unsupported file type"),
     ("empty.jpg", b"", 422, "empty.jpg: empty file"),
-    ("cut.jpg", jpeg(1, (200, 200))[:150], 415, "cut.jpg: not a decodable image"),
+    ("cut.jpg", jpeg(1, (200, 200))[:150], 415, "cut.jpg: unsupported file type"),
+    ("cut.png", png(Image.new("RGB", (64, 64), (9, 9, 9)))[:-30], 415, "cut.png: corrupt or truncated image"),
     ("huge.png", png(Image.new("RGB", (1200, 1000))), 413, "huge.png: 1200x1000 exceeds the limit of 1000000"),
 ])
 def test_predict_bad_files_get_clear_status_and_detail(client, name, payload, status, detail):

@@ -1,21 +1,20 @@
-"""Image checks for dataset preparation: decode every file, normalise what Ultralytics would mishandle."""
+"""The scan stage of prepare: decode every file once, hash it, decide whether it must be converted."""
 
 from __future__ import annotations
 
 import hashlib
-import io
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from yolocls.core.imaging import DEFAULT_MAX_PIXELS, to_rgb8
+from yolocls.core.errors import EmptyImageError, ImageTooLargeError, YoloclsError
+from yolocls.core.imaging import DEFAULT_MAX_PIXELS, load_rgb8, open_image, opencv_decode, opencv_faithful, orientation
 
-# Formats Ultralytics/OpenCV read faithfully when the pixels are 8-bit RGB: these are hard-linked as is.
-PASSTHROUGH_FORMATS = {"JPEG": ".jpg", "PNG": ".png", "BMP": ".bmp"}
+# Formats hard-linked as they are when their pixels are already 8-bit RGB (what every reader sees alike).
+PASSTHROUGH_FORMATS = {"JPEG": ".jpg", "PNG": ".png"}
 LOSSY_FORMATS = {"JPEG", "MPO", "WEBP"}
-EXIF_ORIENTATION = 0x0112
 DRAFT_SIZE = 256  # big JPEGs are scanned at a reduced DCT scale no smaller than this
 
 
@@ -30,6 +29,7 @@ class ScanResult:
     height: int = 0
     convert: bool = False
     out_ext: str = ""
+    fmt: str = ""  # the Pillow format that was checked: the write stage decodes with this one only
 
     @property
     def ok(self) -> bool:
@@ -53,57 +53,47 @@ def _jpeg_needs_rewrite(data: bytes) -> bool:
     return not data.endswith(b"\xff\xd9")
 
 
+def needs_conversion(im: Image.Image, data: bytes) -> bool:
+    """False only for files every reader (OpenCV, Pillow, Ultralytics) sees as the same upright 8-bit RGB."""
+    return (im.format not in PASSTHROUGH_FORMATS or im.mode != "RGB" or not opencv_faithful(im, data)
+            or orientation(im) not in (0, 1) or (im.format == "JPEG" and _jpeg_needs_rewrite(data)))
+
+
+def _scan_reason(exc: YoloclsError) -> str:
+    """The manifest's short reasons (the path is recorded beside them)."""
+    message = str(exc).split(": ", 1)[-1]
+    if isinstance(exc, EmptyImageError):
+        return "empty file"
+    if isinstance(exc, ImageTooLargeError):
+        return f"too large: {message}"
+    if message.startswith("unsupported file type"):
+        return "not an image (cannot identify image format)"
+    return message
+
+
 def scan_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> ScanResult:
     """Read, hash and fully decode one file; never raises for a bad file, returns a reason instead."""
     try:
         data = path.read_bytes()
     except OSError as exc:
         return ScanResult(reason=f"unreadable: {exc.strerror or exc}")
-    if not data:
-        return ScanResult(reason="empty file")
     sha = hashlib.sha256(data).hexdigest()
-    Image.MAX_IMAGE_PIXELS = None  # we enforce our own limit before decoding
     try:
-        im = Image.open(io.BytesIO(data))
-    except Exception:
-        return ScanResult(reason="not an image (cannot identify image format)", sha256=sha)
-    width, height = im.size
-    if width * height > max_pixels:
-        return ScanResult(reason=f"too large: {width}x{height} exceeds {max_pixels} pixels", sha256=sha)
-    if width < 1 or height < 1:
-        return ScanResult(reason=f"invalid size {width}x{height}", sha256=sha)
-    fmt = im.format or ""
-    if fmt in ("JPEG", "MPO") and min(width, height) > 2 * DRAFT_SIZE:
-        # Decode big JPEGs with DCT scaling (all the compressed data is still read, so truncation is still
-        # caught); the hash only needs a small picture and converted files are re-decoded in full.
-        im.draft(im.mode, (DRAFT_SIZE, DRAFT_SIZE))
-    try:
-        im.load()
-    except Exception as exc:
-        return ScanResult(reason=f"corrupt or truncated image: {exc}", sha256=sha)
-    orientation = im.getexif().get(EXIF_ORIENTATION, 1)
-    convert = (
-        fmt not in PASSTHROUGH_FORMATS
-        or im.mode != "RGB"
-        or orientation not in (0, 1)
-        or (fmt == "JPEG" and _jpeg_needs_rewrite(data))
-    )
-    try:
-        rgb = to_rgb8(im)
-    except Exception as exc:
-        return ScanResult(reason=f"cannot convert to RGB: {exc}", sha256=sha)
+        im = open_image(data, path.name, max_pixels)
+        fmt = im.format or ""
+        convert = needs_conversion(im, data)
+        width, height = im.size if orientation(im) not in (5, 6, 7, 8) else im.size[::-1]  # upright size
+        if fmt in ("JPEG", "MPO") and min(im.size) > 2 * DRAFT_SIZE:
+            # Decode big JPEGs with DCT scaling (all the compressed data is still read, so truncation is
+            # still caught); the hash only needs a small picture and conversions re-decode in full.
+            im.draft(im.mode, (DRAFT_SIZE, DRAFT_SIZE))
+        rgb = load_rgb8(im, path.name)
+        if fmt == "PNG" and not convert:
+            opencv_decode(data, path.name)  # libpng is stricter than Pillow: Ultralytics must read it too
+    except YoloclsError as exc:
+        return ScanResult(reason=_scan_reason(exc), sha256=sha)
+    except Exception as exc:  # a decoder bug on a hostile file is still just this file's problem
+        return ScanResult(reason=f"cannot decode ({type(exc).__name__}: {exc})", sha256=sha)
     out_ext = (".jpg" if fmt in LOSSY_FORMATS else ".png") if convert else PASSTHROUGH_FORMATS[fmt]
-    rotated = orientation in (5, 6, 7, 8)
-    return ScanResult(sha256=sha, dhash=dhash(rgb), width=height if rotated else width,
-                      height=width if rotated else height, convert=convert, out_ext=out_ext)
-
-
-def write_normalised(src: Path, dst: Path) -> None:
-    """Decode `src`, normalise it to 8-bit RGB and write it to `dst` (format from its suffix)."""
-    Image.MAX_IMAGE_PIXELS = None
-    with Image.open(src) as im:
-        rgb = to_rgb8(im)
-        if dst.suffix == ".jpg":
-            rgb.save(dst, "JPEG", quality=95, subsampling=0)
-        else:
-            rgb.save(dst, "PNG")
+    return ScanResult(sha256=sha, dhash=dhash(rgb), width=width, height=height, convert=convert,
+                      out_ext=out_ext, fmt=fmt)

@@ -19,16 +19,16 @@ from pydantic import BaseModel, Field
 from yolocls import __version__
 from yolocls.core.errors import SourceError
 from yolocls.core.fs import atomic_write_text, publish_dir, staging_dir
-from yolocls.core.imaging import DEFAULT_MAX_PIXELS
+from yolocls.core.limits import DEFAULT_MAX_PIXELS
 from yolocls.core.parallel import parallel_map
 from yolocls.data.archive import extract_archive, is_archive
 from yolocls.data.duplicates import resolve_duplicates
 from yolocls.data.images import ScanResult, scan_image
 from yolocls.data.layout import SPLITS
-from yolocls.data.manifest import MANIFEST_NAME, DuplicateGroup, Manifest, SkippedFile
+from yolocls.data.manifest import MANIFEST_NAME, DatasetFile, DuplicateGroup, Manifest, SkippedFile
 from yolocls.data.sources import Collected, collect
 from yolocls.data.splitting import assign_groups, balance_warnings, check_class_sets, parse_ratios, presplit_assignment
-from yolocls.data.writer import plan_files, write_one
+from yolocls.data.writer import WriteJob, plan_files, write_one
 
 DEFAULT_SPLIT = "0.8,0.1,0.1"
 EXISTS_HINT = "pass --overwrite to replace it or choose --name/--out"
@@ -151,11 +151,35 @@ def _count(plan: _Plan) -> dict[str, dict[str, int]]:
     for i, split in plan.assignment.items():
         counts[split][plan.found.items[i].label] += 1
     check_class_sets(counts, plan.classes)
+    return counts
+
+
+def _write(opts: PrepareOptions, plan: _Plan, jobs: list[WriteJob], stage: Path, counts: dict[str, dict[str, int]]
+           ) -> Counter[str]:
+    """Stage 5: write every file; one that fails is skipped with its reason and dropped from the plan."""
+    for split in counts:
+        for label in plan.classes:
+            (stage / split / label).mkdir(parents=True, exist_ok=True)
+    outcomes = parallel_map(write_one, jobs, opts.workers, "writing", opts.progress)
+    for outcome in outcomes:
+        if outcome.action == "failed":
+            plan.skipped.append(SkippedFile(path=plan.found.items[outcome.index].rel, reason=outcome.reason))
+            del plan.assignment[outcome.index]
+    return Counter(o.action for o in outcomes)
+
+
+def _manifest(opts: PrepareOptions, source: Path, plan: _Plan, counts: dict[str, dict[str, int]],
+              files: list[DatasetFile]) -> Manifest:
     totals: Counter[str] = Counter()
     for per_class in counts.values():
         totals.update(per_class)
-    plan.warnings += balance_warnings(totals)
-    return counts
+    return Manifest(
+        created=datetime.now(timezone.utc), yolocls_version=__version__, source=str(source.resolve()),
+        layout=cast(Literal["folders", "presplit", "csv"], plan.found.layout), classes=plan.classes,
+        counts=counts, split=plan.split_ratios, seed=opts.seed, near_duplicate_threshold=opts.near_dup_threshold,
+        skipped=sorted(plan.skipped, key=lambda s: s.path), duplicates=plan.duplicates,
+        warnings=plan.warnings + balance_warnings(totals),
+        files=files)
 
 
 def prepare_dataset(opts: PrepareOptions) -> PrepareResult:
@@ -172,21 +196,17 @@ def prepare_dataset(opts: PrepareOptions) -> PrepareResult:
         counts = _count(plan)
         stage = tmp / "dataset"
         files, jobs = plan_files(plan.found.items, plan.scans, plan.assignment, stage)
-        manifest = Manifest(
-            created=datetime.now(timezone.utc), yolocls_version=__version__, source=str(source.resolve()),
-            layout=cast(Literal["folders", "presplit", "csv"], plan.found.layout), classes=plan.classes,
-            counts=counts, split=plan.split_ratios, seed=opts.seed, near_duplicate_threshold=opts.near_dup_threshold,
-            skipped=sorted(plan.skipped, key=lambda s: s.path), duplicates=plan.duplicates, warnings=plan.warnings,
-            files=files)
-        result = PrepareResult(manifest=manifest, out=out)
+        result = PrepareResult(manifest=_manifest(opts, source, plan, counts, files), out=out)
         if opts.dry_run:
             return result
-        for split in counts:  # stage 5: write, then publish
-            for label in plan.classes:
-                (stage / split / label).mkdir(parents=True, exist_ok=True)
-        outcomes = Counter(parallel_map(write_one, jobs, opts.workers, "writing", opts.progress))
+        outcomes = _write(opts, plan, jobs, stage, counts)
+        if outcomes["failed"]:
+            counts = _count(plan)
+            written = {j.dst.relative_to(stage).as_posix() for j in jobs if j.index in plan.assignment}
+            files = [f for f in files if f.path in written]
+            result.manifest = _manifest(opts, source, plan, counts, files)
         result.linked, result.copied, result.converted = outcomes["linked"], outcomes["copied"], outcomes["converted"]
-        atomic_write_text(stage / MANIFEST_NAME, manifest.model_dump_json(indent=2))
+        atomic_write_text(stage / MANIFEST_NAME, result.manifest.model_dump_json(indent=2))
         publish_dir(stage, out, opts.overwrite, EXISTS_HINT)
         result.written = True
         return result

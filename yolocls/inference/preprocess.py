@@ -9,51 +9,21 @@ No torch import here: the serving path must not need it.
 
 from __future__ import annotations
 
-import io
-import warnings
 from pathlib import Path
 
 import cv2
 import numpy as np
 from PIL import Image
 
-from yolocls.core.errors import EmptyImageError, ImageError, ImageTooLargeError
-from yolocls.core.imaging import DEFAULT_MAX_PIXELS
-
-BOMB = (1 << 31, 1 << 31)  # stands for "larger than anything": Pillow refused the header as a bomb
-
-
-def image_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) from the header without decoding pixels; None when PIL cannot tell."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as im:
-                return im.size
-    except Image.DecompressionBombError:
-        return BOMB
-    except Exception:
-        return None
+from yolocls.core.errors import ImageError
+from yolocls.core.imaging import decode_bgr
+from yolocls.core.limits import DEFAULT_MAX_PIXELS
 
 
 def decode_image(data: bytes, name: str = "image", max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Bytes -> BGR uint8 (H, W, 3) exactly as `cv2.imread` would give; errors name the file."""
-    if not data:
-        raise EmptyImageError(f"{name}: empty file")
-    size = image_size(data)
-    if size == BOMB:
-        raise ImageTooLargeError(f"{name}: image dimensions exceed the limit of {max_pixels} pixels")
-    if size is not None and size[0] * size[1] > max_pixels:
-        raise ImageTooLargeError(f"{name}: {size[0]}x{size[1]} exceeds the limit of {max_pixels} pixels")
-    try:
-        bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    except cv2.error:
-        bgr = None  # OpenCV refuses some malformed or oversized inputs by raising
-    if bgr is None or bgr.size == 0:
-        raise ImageError(f"{name}: not a decodable image (corrupt, truncated or unsupported format)")
-    if bgr.shape[0] * bgr.shape[1] > max_pixels:
-        raise ImageTooLargeError(f"{name}: {bgr.shape[1]}x{bgr.shape[0]} exceeds the limit of {max_pixels} pixels")
-    return bgr
+    """Bytes -> BGR uint8 (H, W, 3) under the shared decoding contract (`yolocls.core.imaging.decode_bgr`):
+    every format prepare accepts, converted as prepare converts it; JPEG/PNG exactly as `cv2.imread`."""
+    return decode_bgr(data, name, max_pixels)
 
 
 def load_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:

@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from yolocls.core.imaging import DEFAULT_MAX_PIXELS
+from yolocls.core.limits import DEFAULT_MAX_PIXELS
 
 
 class ServeSettings(BaseSettings):
