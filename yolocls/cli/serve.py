@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from yolocls.core.errors import ConfigError
+from yolocls.core.limits import available_cpus
 
 
 def add_serving(sub: argparse._SubParsersAction) -> None:
@@ -66,8 +67,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not os.environ.get("YOLOCLS_MODEL"):
         raise ConfigError("--model PATH (or YOLOCLS_MODEL) is required: an exported .onnx file or a run folder")
     settings = ServeSettings()  # type: ignore[call-arg]
-    if settings.workers > 1 and settings.threads is None:  # share the cores between worker processes
-        os.environ["YOLOCLS_THREADS"] = str(max(1, (os.cpu_count() or 1) // settings.workers))
+    share = str(max(1, available_cpus() // settings.workers))  # worker processes share the CPUs
+    if settings.workers > 1 and settings.threads is None:
+        os.environ["YOLOCLS_THREADS"] = share
+    if settings.workers > 1 and settings.preprocess_threads is None:
+        os.environ["YOLOCLS_PREPROCESS_THREADS"] = share
     os.environ["YOLOCLS_MODEL"] = str(resolve_model_path(settings.model).resolve())  # fail fast, clearly
     uvicorn.run("yolocls.serving.app:app_from_env", factory=True, host=settings.host, port=settings.port,
                 workers=settings.workers, log_level="info", access_log=False)

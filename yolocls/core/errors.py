@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 
 class YoloclsError(Exception):
     """Base class: the message names the file/field/value and says what to do."""
 
     status_code = 400
+    headers: ClassVar[dict[str, str]] = {}  # extra HTTP response headers (e.g. Retry-After)
 
 
 class SourceError(YoloclsError):

@@ -48,6 +48,12 @@ def open_image(data: bytes, name: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
     return im
 
 
+def image_pixels(data: bytes, name: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> int:
+    """Width x height from the header (the limit checked); no pixels decoded."""
+    with open_image(data, name, max_pixels) as im:
+        return int(im.size[0] * im.size[1])
+
+
 def png_bit_depth(data: bytes) -> int:
     return data[24] if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 24 else 0
 

@@ -16,3 +16,31 @@ def opencv_pixel_cap() -> int:
     except ValueError:
         wanted = 0
     return max(DEFAULT_MAX_PIXELS, wanted)
+
+
+def _cgroup_cpu_limit() -> float | None:
+    """CPUs allowed by the container's CPU quota (cgroup v2 cpu.max or v1 cfs quota), None when unlimited."""
+    try:
+        quota, period = open("/sys/fs/cgroup/cpu.max").read().split()[:2]  # noqa: SIM115 (tiny file)
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        quota_us = int(open("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read())  # noqa: SIM115
+        period_us = int(open("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read())  # noqa: SIM115
+        return quota_us / period_us if quota_us > 0 and period_us > 0 else None
+    except (OSError, ValueError):
+        return None
+
+
+def available_cpus() -> int:
+    """CPUs this process may really use: its affinity mask and the container's CPU quota, not the host's
+    core count (a 2-CPU container on a 64-core host must not start 64 threads per pool)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    quota = _cgroup_cpu_limit()
+    if quota is not None:
+        cpus = min(cpus, max(1, int(quota + 0.5)))
+    return max(1, cpus)

@@ -6,7 +6,6 @@ group (`duplicates`) -> assign (`splitting`) -> write (`writer`), then publish a
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -19,7 +18,7 @@ from pydantic import BaseModel, Field
 from yolocls import __version__
 from yolocls.core.errors import SourceError
 from yolocls.core.fs import atomic_write_text, publish_dir, staging_dir
-from yolocls.core.limits import DEFAULT_MAX_PIXELS
+from yolocls.core.limits import DEFAULT_MAX_PIXELS, available_cpus
 from yolocls.core.parallel import parallel_map
 from yolocls.data.archive import extract_archive, is_archive
 from yolocls.data.duplicates import resolve_duplicates
@@ -50,7 +49,7 @@ class PrepareOptions(BaseModel):
     dry_run: bool = False
     near_dup_threshold: int = Field(default=4, ge=-1, le=15)
     max_pixels: int = Field(default=DEFAULT_MAX_PIXELS, ge=1)
-    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    workers: int = Field(default_factory=available_cpus, ge=1)
     progress: bool | None = None  # None: only on a terminal
 
 

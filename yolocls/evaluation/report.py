@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +13,7 @@ from pydantic import BaseModel
 from tqdm import tqdm
 
 from yolocls.core.fs import publish_dir, staging_dir
+from yolocls.core.limits import available_cpus
 from yolocls.data.layout import choose_split, list_split
 from yolocls.evaluation.metrics import ReportMetrics, compute_metrics, confusion
 from yolocls.evaluation.plots import plot_confusion, plot_mistakes, plot_training_curves
@@ -61,7 +61,7 @@ def evaluate(opts: ReportOptions) -> tuple[Path, Evaluation]:
     model = TorchPredictor(weights, opts.device)
     paths, y_true = list_split(dataset, split, model.classes)
     with tqdm(total=len(paths), desc=f"evaluating {split}", unit="img", file=sys.stderr, disable=None) as bar:
-        probs = predict_paths(model, paths, workers=min(8, os.cpu_count() or 1), on_batch=bar.update)
+        probs = predict_paths(model, paths, workers=min(8, available_cpus()), on_batch=bar.update)
     return run_dir, Evaluation(dataset, split, model.classes, paths, y_true, probs)
 
 

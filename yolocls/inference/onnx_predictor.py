@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ import numpy as np
 
 from yolocls.core.errors import ModelError
 from yolocls.core.fs import file_sha256
+from yolocls.core.limits import available_cpus
 
 META_KEY = "yolocls"
 EXPORT_RECORD = "export.json"  # written by `yolocls export` into the run folder
@@ -38,7 +38,7 @@ class OnnxPredictor:
         if not path.is_file():
             raise ModelError(f"{path}: model file not found")
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads or (os.cpu_count() or 1)
+        opts.intra_op_num_threads = threads or available_cpus()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         # Idle inference threads must not spin: in a server they would steal the cores decoding needs.
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
@@ -55,13 +55,47 @@ class OnnxPredictor:
         self.sha256 = file_sha256(path)
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
-        self.fixed_batch = inp.shape[0] if isinstance(inp.shape[0], int) else None
+        self.fixed_batch = inp.shape[0] if isinstance(inp.shape[0], int) and inp.shape[0] > 0 else None
+        self._check_input(list(inp.shape))
         self.name = str(meta.get("source_run") or path.stem)
 
-    def predict(self, batch: np.ndarray) -> np.ndarray:
-        if self.fixed_batch and len(batch) != self.fixed_batch:
-            return np.concatenate([self.predict(batch[i:i + 1]) for i in range(len(batch))])
+    def _check_input(self, shape: list[object]) -> None:
+        """Refuse at load what would fail on every request: wrong rank or a fixed size other than imgsz."""
+        if len(shape) != 4:
+            raise ModelError(f"{self.path}: input '{self.input_name}' has shape {shape}; expected (N, 3, H, W)")
+        fixed_hw = [d for d in shape[2:] if isinstance(d, int)]
+        if any(d != self.imgsz for d in fixed_hw) or (isinstance(shape[1], int) and shape[1] != 3):
+            raise ModelError(f"{self.path}: input shape {shape} does not match imgsz {self.imgsz} with 3 channels "
+                             "(its metadata); re-export the model with `yolocls export`")
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
         return np.asarray(self.session.run(None, {self.input_name: batch})[0], dtype=np.float32)
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """(N, 3, imgsz, imgsz) float32 -> (N, classes) probabilities, for any N: a model exported with a
+        fixed batch size is fed full batches, the last one zero-padded (padded rows are dropped)."""
+        fixed = self.fixed_batch
+        if not fixed or len(batch) == fixed:
+            return self._run(batch)
+        out = []
+        for start in range(0, len(batch), fixed):
+            chunk = batch[start:start + fixed]
+            n = len(chunk)
+            if n < fixed:
+                chunk = np.concatenate([chunk, np.zeros((fixed - n, *chunk.shape[1:]), dtype=chunk.dtype)])
+            out.append(self._run(chunk)[:n])
+        return np.concatenate(out) if out else np.zeros((0, len(self.classes)), np.float32)
+
+
+def _exported_file(record: Path) -> str:
+    """export.json's `path` (relative to the run folder), with a clear error when the record is damaged."""
+    try:
+        value = json.loads(record.read_text(encoding="utf-8")).get("path")
+    except (ValueError, AttributeError, OSError) as exc:
+        raise ModelError(f"{record}: unreadable export record ({exc}); run `yolocls export` again") from None
+    if not isinstance(value, str) or not value or Path(value).is_absolute() or ".." in Path(value).parts:
+        raise ModelError(f"{record}: no valid 'path' to the exported model; run `yolocls export` again")
+    return value
 
 
 def resolve_model_path(path: Path) -> Path:
@@ -70,7 +104,7 @@ def resolve_model_path(path: Path) -> Path:
     if path.is_dir():
         record = path / EXPORT_RECORD
         if record.is_file():
-            candidate = path / json.loads(record.read_text())["path"]
+            candidate = path / _exported_file(record)
             if candidate.suffix == ".onnx" and candidate.is_file():
                 return candidate
         candidate = path / "weights" / "best.onnx"

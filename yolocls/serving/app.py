@@ -7,20 +7,21 @@ needs ONNX Runtime, OpenCV, Pillow and numpy.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from yolocls import __version__
 from yolocls.core.errors import YoloclsError
+from yolocls.core.limits import available_cpus
 from yolocls.inference.predictor import Predictor
+from yolocls.serving.admission import PixelBudget
 from yolocls.serving.batching import MicroBatcher
 from yolocls.serving.middleware import LimitAndMeasure, Metrics
-from yolocls.serving.routes import ServingState, router
+from yolocls.serving.routes import ServingState, check_api_key, router
 from yolocls.serving.settings import ServeSettings
 
 log = logging.getLogger("yolocls.server")
@@ -41,12 +42,16 @@ def create_app(settings: ServeSettings | None = None, predictor: Predictor | Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         model = predictor or _load_model(settings)
         state.model = model
-        state.prep = ThreadPoolExecutor(max_workers=settings.preprocess_threads or (os.cpu_count() or 1),
+        state.prep = ThreadPoolExecutor(max_workers=settings.preprocess_threads or available_cpus(),
                                         thread_name_prefix="yolocls-prep")
+        state.budget = PixelBudget(settings.inflight_pixels)
         batcher = MicroBatcher(model.predict, settings.max_batch, settings.max_wait_ms,
                                on_batch=state.metrics.batch.observe)
         await batcher.start()
         state.batcher = batcher
+        warning = exposure_warning(settings)
+        if warning:
+            log.warning(warning)
         log.info("model loaded: %s (%d classes, imgsz %d)", getattr(model, "path", "injected"),
                  len(model.classes), model.imgsz)
         try:
@@ -56,13 +61,18 @@ def create_app(settings: ServeSettings | None = None, predictor: Predictor | Non
             await batcher.stop()
             state.prep.shutdown(wait=False, cancel_futures=True)
 
+    protected = settings.api_key is not None  # then the API description needs the key too
     app = FastAPI(title="yolocls", version=__version__, lifespan=lifespan,
-                  description="Image classification with a YOLOv8 model exported by yolocls.")
+                  description="Image classification with a YOLOv8 model exported by yolocls.",
+                  docs_url=None if protected else "/docs", redoc_url=None,
+                  openapi_url=None if protected else "/openapi.json")
     app.state.serving = state
+    if protected:
+        _add_protected_docs(app)
 
     @app.exception_handler(YoloclsError)
     async def on_user_error(request: Request, exc: YoloclsError) -> JSONResponse:
-        return JSONResponse(status_code=exc.status_code, content={"detail": str(exc)})
+        return JSONResponse(status_code=exc.status_code, content={"detail": str(exc)}, headers=exc.headers or None)
 
     @app.exception_handler(Exception)
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -71,8 +81,33 @@ def create_app(settings: ServeSettings | None = None, predictor: Predictor | Non
 
     app.include_router(router)
     app.add_middleware(LimitAndMeasure, max_body_bytes=settings.max_body_bytes,  # type: ignore[arg-type]
-                       metrics=state.metrics)
+                       max_inflight_bytes=settings.max_inflight_body_bytes, metrics=state.metrics)
     return app
+
+
+def _add_protected_docs(app: FastAPI) -> None:
+    """/openapi.json and /docs behind the same X-API-Key check as the API (health/ready stay open)."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(check_api_key)])
+    async def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False, dependencies=[Depends(check_api_key)])
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="yolocls")
+
+
+def is_loopback(host: str) -> bool:
+    return host in ("localhost", "127.0.0.1", "::1") or host.startswith("127.")
+
+
+def exposure_warning(settings: ServeSettings) -> str | None:
+    """The warning printed when the server listens beyond this machine without an API key."""
+    if settings.api_key is None and not is_loopback(settings.host):
+        return (f"listening on {settings.host} without YOLOCLS_API_KEY: anyone who can reach port {settings.port} "
+                "can use the model; set YOLOCLS_API_KEY to require an X-API-Key header")
+    return None
 
 
 def app_from_env() -> FastAPI:

@@ -9,6 +9,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from yolocls.core.errors import YoloclsError
+
+
+class BatcherStopped(YoloclsError):
+    """Submitted to a batcher whose loop is not running."""
+
+    status_code = 503
+
 
 class MicroBatcher:
     """`await submit(x)` -> that sample's output row. One inference thread; batches form while it is busy.
@@ -37,6 +45,14 @@ class MicroBatcher:
     async def start(self) -> None:
         self._queue = asyncio.Queue()
         self._task = asyncio.create_task(self._run())
+        self._task.add_done_callback(self._fail_waiting)
+
+    def _fail_waiting(self, task: asyncio.Task[None]) -> None:
+        """The loop ended (stopped or crashed): no queued request may wait forever."""
+        while self._queue is not None and not self._queue.empty():
+            _, future = self._queue.get_nowait()
+            if not future.done():
+                future.set_exception(BatcherStopped("the inference loop stopped; retry"))
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -45,8 +61,14 @@ class MicroBatcher:
                 await self._task
         self._executor.shutdown(wait=False, cancel_futures=True)
 
+    @property
+    def alive(self) -> bool:
+        """False before start(), after stop(), or when the batching task died: nothing would be answered."""
+        return self._task is not None and not self._task.done()
+
     async def submit(self, sample: np.ndarray) -> np.ndarray:
-        assert self._queue is not None, "MicroBatcher.start() was not awaited"
+        if self._queue is None or not self.alive:
+            raise BatcherStopped("the inference loop is not running; the server is not ready")
         future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
         self._pending = max(0, self._pending - 1)
         await self._queue.put((sample, future))
@@ -78,8 +100,8 @@ class MicroBatcher:
             live = [(x, f) for x, f in items if not f.cancelled()]
             if not live:
                 continue
-            batch = np.stack([x for x, _ in live])
             try:
+                batch = np.stack([x for x, _ in live])
                 out = await loop.run_in_executor(self._executor, self.infer, batch)
             except Exception as exc:  # fail these requests, keep serving
                 for _, f in live:

@@ -43,8 +43,10 @@ async def send_json(send: Send, status: int, detail: str, headers: list[tuple[by
 class LimitAndMeasure:
     """Rejects bodies over the byte limit with 413 before parsing, and records metrics per known path."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, metrics: Metrics, max_inflight_bytes: int) -> None:
         self.app, self.limit, self.metrics = app, max_body_bytes, metrics
+        self.max_inflight_bytes = max_inflight_bytes
+        self.inflight_bytes = 0  # bytes of request bodies being received or processed, over all requests
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -59,15 +61,21 @@ class LimitAndMeasure:
                 status["code"] = message["status"]
             await send(message)
 
+        held = [0]  # bytes of this request's body counted in inflight_bytes
         try:
-            replay = await self._buffer_body(scope, receive, send_wrapper)
+            replay = await self._buffer_body(scope, receive, send_wrapper, held)
             if replay is not None:
                 await self.app(scope, replay, send_wrapper)
         finally:
+            self.inflight_bytes -= held[0]
             self.metrics.requests.labels(path, str(status["code"])).inc()
             self.metrics.latency.labels(path).observe(time.perf_counter() - start)
 
-    async def _buffer_body(self, scope: Scope, receive: Receive, send: Send) -> Receive | None:
+    async def _busy(self, send: Send) -> None:
+        await send_json(send, 503, f"server busy: {self.inflight_bytes} bytes of requests in flight "
+                        "(YOLOCLS_MAX_INFLIGHT_BODY_BYTES); retry shortly", [(b"retry-after", b"1")])
+
+    async def _buffer_body(self, scope: Scope, receive: Receive, send: Send, held: list[int]) -> Receive | None:
         """Read the whole body (up to the limit) so an oversized upload is refused before any parsing."""
         too_big = f"request body exceeds {self.limit} bytes (YOLOCLS_MAX_BODY_BYTES)"
         headers = dict(scope.get("headers") or [])
@@ -87,6 +95,11 @@ class LimitAndMeasure:
             if size > self.limit:
                 await send_json(send, 413, too_big)
                 return None
+            if self.inflight_bytes + len(chunk) > self.max_inflight_bytes and self.inflight_bytes > held[0]:
+                await self._busy(send)  # other requests hold the memory budget; this one may retry
+                return None
+            self.inflight_bytes += len(chunk)
+            held[0] += len(chunk)
             chunks.append(chunk)
             more = message.get("more_body", False)
         body = b"".join(chunks)

@@ -14,9 +14,11 @@ from fastapi import APIRouter, Depends, File, Header, HTTPException, Query, Requ
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from yolocls.core.imaging import image_pixels
 from yolocls.inference.predictor import Predictor
 from yolocls.inference.preprocess import preprocess_bytes
 from yolocls.inference.schemas import Detail, ModelInfo, ModelRef, PredictResponse, to_predictions
+from yolocls.serving.admission import PixelBudget
 from yolocls.serving.batching import MicroBatcher
 from yolocls.serving.middleware import Metrics
 from yolocls.serving.settings import ServeSettings
@@ -33,6 +35,7 @@ class ServingState:
     model: Predictor | None = None
     batcher: MicroBatcher | None = None
     prep: ThreadPoolExecutor | None = None
+    budget: PixelBudget | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -61,9 +64,11 @@ async def health() -> dict[str, str]:
 
 @router.get("/ready", summary="Readiness: the model is loaded", responses={503: {"model": Detail}})
 async def ready(request: Request) -> JSONResponse:
-    if serving_state(request).batcher is not None:
+    batcher = serving_state(request).batcher
+    if batcher is not None and batcher.alive:
         return JSONResponse({"status": "ready"})
-    return JSONResponse({"detail": "model not loaded"}, status_code=503)
+    detail = "model not loaded" if batcher is None else "the inference loop stopped; restart the server"
+    return JSONResponse({"detail": detail}, status_code=503)
 
 
 @router.get("/model", response_model=ModelInfo, dependencies=[Depends(check_api_key)],
@@ -83,6 +88,16 @@ async def prometheus(request: Request) -> PlainTextResponse:
                              media_type=CONTENT_TYPE_LATEST)
 
 
+async def _sample(state: ServingState, data: bytes, name: str, imgsz: int) -> np.ndarray:
+    """One upload -> a preprocessed sample: header checked first, then decoded once its pixels fit the budget."""
+    settings = state.settings
+    assert state.budget is not None
+    pixels = await asyncio.to_thread(image_pixels, data, name, settings.max_pixels)
+    async with state.budget.hold(pixels, settings.queue_timeout_s):
+        return await asyncio.get_running_loop().run_in_executor(
+            state.prep, preprocess_bytes, data, imgsz, name, settings.max_pixels)
+
+
 @router.post("/predict", response_model=PredictResponse, dependencies=[Depends(check_api_key)],
              responses=ERROR_RESPONSES, summary="Classify one or more images")
 async def predict(
@@ -97,15 +112,13 @@ async def predict(
         raise HTTPException(status_code=413, detail=f"{len(file)} files in one request; the limit is "
                                                     f"{settings.max_files} (YOLOCLS_MAX_FILES)")
     model, batcher = state.model, state.batcher
-    assert model is not None and batcher is not None
-    loop = asyncio.get_running_loop()
+    if model is None or batcher is None or not batcher.alive:
+        raise HTTPException(status_code=503, detail="model not loaded or inference loop stopped")
     names = [f.filename or f"file{i}" for i, f in enumerate(file)]
-    datas = [f.file.read() for f in file]
+    datas = [await f.read() for f in file]  # spooled to disk past 1 MB: read in a thread, not on the loop
     batcher.announce(len(datas))
     try:
-        samples = await asyncio.gather(*[
-            loop.run_in_executor(state.prep, preprocess_bytes, data, model.imgsz, name, settings.max_pixels)
-            for data, name in zip(datas, names)])
+        samples = await asyncio.gather(*[_sample(state, data, name, model.imgsz) for data, name in zip(datas, names)])
     except BaseException:
         batcher.withdraw(len(datas))
         raise

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from yolocls.core.limits import DEFAULT_MAX_PIXELS
@@ -20,9 +20,28 @@ class ServeSettings(BaseSettings):
     max_batch: int = Field(default=16, ge=1, description="Micro-batch: most images per model call")
     max_wait_ms: float = Field(default=3.0, ge=0, description="Micro-batch: longest wait for more images")
     max_body_bytes: int = Field(default=10 * 1024 * 1024, description="Request body limit (413 above)")
-    max_pixels: int = Field(default=DEFAULT_MAX_PIXELS, description="Per-image pixel limit (413 above)")
+    max_pixels: int = Field(default=DEFAULT_MAX_PIXELS, ge=1, description="Per-image pixel limit (413 above)")
     max_files: int = Field(default=16, ge=1, description="Most files per request (413 above)")
     default_top_k: int = 5
-    api_key: SecretStr | None = Field(default=None, description="When set, requests need X-API-Key")
-    threads: int | None = Field(default=None, description="ONNX Runtime intra-op threads (default: all cores)")
-    preprocess_threads: int | None = Field(default=None, description="Decode/resize threads (default: cores)")
+    api_key: SecretStr | None = Field(default=None, description="When set, /predict, /model and /docs "
+                                      "need X-API-Key")
+    threads: int | None = Field(default=None, ge=1, description="ONNX Runtime intra-op threads (default: the "
+                                "CPUs this container may use)")
+    preprocess_threads: int | None = Field(default=None, ge=1, description="Decode/resize threads (default: the "
+                                           "CPUs this container may use)")
+    max_inflight_pixels: int | None = Field(default=None, ge=1, description="Pixels being decoded at once, over "
+                                            "all requests (default 2 x max_pixels); more waits, then 503")
+    max_inflight_body_bytes: int = Field(default=256 * 1024 * 1024, ge=1, description="Bytes of request bodies "
+                                         "held at once, over all requests (503 above): bounds upload memory")
+    queue_timeout_s: float = Field(default=2.0, ge=0, description="Longest wait for decode capacity before 503")
+
+    @field_validator("api_key")
+    @classmethod
+    def _key_not_empty(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError("is set but empty; unset it to serve without a key, or set a real key")
+        return value
+
+    @property
+    def inflight_pixels(self) -> int:
+        return self.max_inflight_pixels or 2 * self.max_pixels

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import os
-
 from yolocls.core.errors import ConfigError
+from yolocls.core.limits import available_cpus
 
 # Relative training cost per image of each model size (about their FLOPs), and a CPU calibration:
 # seconds per image per epoch for yolov8n-cls at 224 px on one core (measured on a 2-core runner).
@@ -38,7 +37,7 @@ def resolve_device(requested: str) -> str:
 def cpu_estimate_seconds(model: str, imgsz: int, n_images: int, epochs: int) -> float:
     """A rough CPU wall-time estimate for a training run (order of magnitude, not a promise)."""
     size = model.replace("-cls", "")[-1:]
-    cores = max(1, os.cpu_count() or 1)
+    cores = available_cpus()
     per_image = max(CPU_SECONDS_PER_IMAGE_FLOOR,
                     CPU_SECONDS_PER_IMAGE_224 * MODEL_COST.get(size, 1.0) * (imgsz / 224) ** 2) / cores
     return per_image * n_images * epochs * 1.25  # + validation
