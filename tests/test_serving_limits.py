@@ -27,7 +27,6 @@ from yolocls.serving.app import create_app, exposure_warning
 from yolocls.serving.batching import BatcherStopped, MicroBatcher
 from yolocls.serving.settings import ServeSettings
 
-
 # ---------- micro-batcher ----------
 
 def test_batcher_gathers_concurrent_samples_and_answers_each_in_order():

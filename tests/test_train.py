@@ -178,7 +178,7 @@ def test_train_refuses_dataset_whose_split_lost_a_class(learnable_dataset, tmp_p
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_signal_during_checkpoint_write_is_raised_after_it(tmp_path, sig):
-    from yolocls.training.runner import _InterruptGuard
+    from yolocls.training.interrupts import InterruptGuard
 
     class Writer:  # stands in for Ultralytics' trainer: a save that gets signalled half-way
         def save_model(self) -> None:
@@ -188,13 +188,87 @@ def test_signal_during_checkpoint_write_is_raised_after_it(tmp_path, sig):
                 time.sleep(0.05)
                 fh.write(b"second half")
 
-    guard, writer = _InterruptGuard(), Writer()
+        def final_eval(self) -> None:
+            pass
+
+    guard, writer = InterruptGuard(), Writer()
     guard.install()
     try:
-        guard.protect_saves(writer)
+        guard.protect(writer)
         with pytest.raises(KeyboardInterrupt):
             writer.save_model()
     finally:
         guard.restore()
     assert (tmp_path / "last.pt").read_bytes() == b"first half,second half"
     assert signal.getsignal(sig) is not guard._handle
+    import ultralytics.engine.trainer as trainer_module
+
+    assert trainer_module.strip_optimizer.__name__ == "strip_optimizer"  # the global is restored
+
+
+def test_a_signal_while_the_record_is_finalised_is_held():
+    from yolocls.training.interrupts import InterruptGuard
+
+    guard = InterruptGuard()
+    guard.install()
+    try:
+        with guard.deferred(raise_after=False):  # what train() does around _finish after a first Ctrl-C
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+            finished = True
+    finally:
+        guard.restore()
+    assert finished
+
+
+def test_best_epoch_is_the_last_of_tied_epochs_as_ultralytics_saves_best_pt():
+    from yolocls.training.rundir import best_from_results
+
+    rows = [{"epoch": e, "metrics/accuracy_top1": t1, "metrics/accuracy_top5": 1.0}
+            for e, t1 in [(1, 0.5), (2, 0.7), (3, 0.7), (4, 0.6)]]
+    assert best_from_results(rows)[0] == 3
+
+
+def test_early_stop_with_ties_records_the_truth(learnable_dataset, tmp_path, capsys):
+    """SGD at lr0 0.9 is stuck at chance: val top-1 ties every epoch, and patience 2 stops the run early."""
+    runs = tmp_path / "runs"
+    code = main(["train", "--data", str(learnable_dataset), "--runs-dir", str(runs), "--name", "es", "--epochs", "10",
+                 "--imgsz", "32", "--batch", "8", "--device", "cpu", "--no-pretrained", "--aug", "none", "--no-report",
+                 "--set", "patience=2", "--set", "lr0=0.9", "--set", "optimizer=SGD", "--set", "warmup_epochs=0"])
+    assert code == 0
+    err = capsys.readouterr().err
+    record = json.loads((runs / "es" / "run.json").read_text())
+    rows = [ln.split(",") for ln in (runs / "es" / "results.csv").read_text().strip().splitlines()]
+    header, rows = [h.strip() for h in rows[0]], rows[1:]
+    assert record["status"] == "completed" and record["epochs_completed"] == len(rows) < 10  # stopped early
+    top1 = [float(r[header.index("metrics/accuracy_top1")]) for r in rows]
+    best = max(top1)
+    assert record["best_epoch"] == max(i + 1 for i, v in enumerate(top1) if v == best)  # ties: the last one
+    assert f"epoch {len(rows)}/10" in err and f"epoch {len(rows) + 1}/10" not in err  # no phantom epoch
+    last = dict(zip(header, rows[-1]))
+    assert record["last_metrics"]["metrics/accuracy_top1"] == pytest.approx(float(last["metrics/accuracy_top1"]))
+
+
+def test_ctrl_c_after_the_last_epoch_leaves_a_completed_run(learnable_dataset, tmp_path):
+    """A signal during final validation / checkpoint stripping: the run is complete, not 'interrupted'."""
+    runs = tmp_path / "runs"
+    record_path = runs / "fin" / "run.json"
+    proc = subprocess.Popen([sys.executable, "-m", "yolocls", "train", "--data", str(learnable_dataset),
+                             "--runs-dir", str(runs), "--name", "fin", "--epochs", "3", "--imgsz", "32", "--batch",
+                             "8", "--no-report", "--no-pretrained", "--aug", "none", "--set", "warmup_epochs=0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            if json.loads(record_path.read_text()).get("epochs_completed") == 3:
+                break  # the last epoch is recorded: Ultralytics now strips checkpoints and validates best.pt
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]  # the signal landed while training was still running
+    record = json.loads(record_path.read_text())
+    assert record["status"] == "completed" and record["epochs_completed"] == 3 and record["error"] is None
+    res = yolocls("train", "--resume", runs / "fin", "--no-report")
+    assert res.returncode == 2 and "nothing to resume" in res.stderr and "Traceback" not in res.stderr

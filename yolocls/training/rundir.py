@@ -103,7 +103,8 @@ def read_results(run_dir: Path) -> list[dict[str, float]]:
 
 
 def best_from_results(rows: list[dict[str, float]]) -> tuple[int | None, dict[str, float]]:
-    """Best epoch by Ultralytics' classification fitness (mean of top-1 and top-5)."""
+    """Best epoch by Ultralytics' classification fitness (mean of top-1 and top-5). Ultralytics rewrites
+    best.pt when an epoch *ties* the best fitness, so the best epoch is the last of the tied ones."""
     best: int | None = None
     best_metrics: dict[str, float] = {}
     for row in rows:
@@ -111,7 +112,7 @@ def best_from_results(rows: list[dict[str, float]]) -> tuple[int | None, dict[st
         if top1 is None or top5 is None:
             continue
         fitness = (top1 + top5) / 2
-        if not best_metrics or fitness > best_metrics["fitness"]:
+        if not best_metrics or fitness >= best_metrics["fitness"]:
             best, best_metrics = int(row.get("epoch", 0)), {"top1": top1, "top5": top5, "fitness": fitness}
     return best, best_metrics
 

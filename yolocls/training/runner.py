@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import platform
-import signal
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ from yolocls.core.offline import import_ultralytics
 from yolocls.data.layout import check_class_folders
 from yolocls.data.manifest import load_manifest, manifest_sha256
 from yolocls.training.device import cpu_estimate_seconds, format_duration, resolve_device
+from yolocls.training.interrupts import InterruptGuard
 from yolocls.training.presets import get_preset, parse_set_values, resolve_args, valid_train_keys
 from yolocls.training.rundir import (
     RunRecord,
@@ -80,15 +79,15 @@ def _mean_loss(tloss: Any) -> float:
 class _Progress:
     """Per-epoch line (loss, accuracy, ETA) and a run.json update after every epoch."""
 
-    def __init__(self, record: RunRecord, run_dir: Path, quiet: bool) -> None:
-        self.record, self.run_dir, self.quiet = record, run_dir, quiet
+    def __init__(self, record: RunRecord, run_dir: Path, quiet: bool, guard: InterruptGuard) -> None:
+        self.record, self.run_dir, self.quiet, self.guard = record, run_dir, quiet, guard
         self.t0 = time.monotonic()
         self.start_epoch = record.epochs_completed
 
     def on_fit_epoch_end(self, trainer: Any) -> None:
+        if self.guard.final_phase:
+            return  # final_eval validates best.pt and fires this callback again, as epoch N+1: not an epoch
         epoch = int(trainer.epoch) + 1
-        if epoch > trainer.epochs or getattr(trainer, "stop", False) and epoch <= self.record.epochs_completed:
-            return  # the final validation of best.pt fires this callback again
         metrics = {k: float(v) for k, v in (trainer.metrics or {}).items() if isinstance(v, (int, float))}
         loss = _mean_loss(getattr(trainer, "tloss", None))
         self.record.epochs_completed = epoch
@@ -143,8 +142,9 @@ def _resume_run(opts: TrainOptions) -> tuple[RunRecord, Path, str, dict[str, Any
     last = weights_path(run_dir, "last")
     if record is None:
         raise RunError(f"{run_dir}: no run.json; not a yolocls run folder")
-    if record.status == "completed":
-        raise RunError(f"{run_dir}: run already completed; start a new run instead of --resume")
+    if record.status == "completed" or (record.epochs_planned and record.epochs_completed >= record.epochs_planned):
+        raise RunError(f"{run_dir}: nothing to resume: all {record.epochs_completed} epochs finished "
+                       f"(status {record.status}); see `yolocls report {run_dir}` or start a new run")
     if not last.is_file():
         raise RunError(f"{run_dir}: no weights/last.pt to resume from (the run stopped before its first epoch); "
                        "start a new run")
@@ -166,23 +166,28 @@ def train(opts: TrainOptions) -> tuple[Path, RunRecord]:
     from ultralytics import YOLO
 
     log(f"run folder: {run_dir}", opts.quiet)
-    progress = _Progress(record, run_dir, opts.quiet)
-    guard = _InterruptGuard()
+    guard = InterruptGuard()
+    progress = _Progress(record, run_dir, opts.quiet, guard)
     guard.install()
     try:
         model = YOLO(model_path, task="classify")
         model.add_callback("on_fit_epoch_end", progress.on_fit_epoch_end)
-        model.add_callback("on_pretrain_routine_start", guard.protect_saves)
+        model.add_callback("on_pretrain_routine_start", guard.protect)
         model.train(**train_args, verbose=not opts.quiet)
         save_dir = Path(model.trainer.save_dir).resolve() if model.trainer is not None else None
         if save_dir != run_dir:
             raise RunError(f"Ultralytics wrote the run to {save_dir}, not {run_dir}; outputs are there")
     except KeyboardInterrupt:
-        _finish(record, run_dir, "interrupted", "interrupted (Ctrl-C or SIGTERM); continue with "
-                f"`yolocls train --resume {run_dir}`")
+        with guard.deferred(raise_after=False):  # a second Ctrl-C must not leave `running` behind
+            if guard.final_phase or _all_epochs_done(record, run_dir):  # only the final validation was stopped
+                _finish(record, run_dir, "completed", None)
+            else:
+                _finish(record, run_dir, "interrupted", "interrupted (Ctrl-C or SIGTERM); continue with "
+                        f"`yolocls train --resume {run_dir}`")
         raise
     except BaseException as exc:
-        _finish(record, run_dir, "failed", f"{type(exc).__name__}: {exc}")
+        with guard.deferred(raise_after=False):
+            _finish(record, run_dir, "failed", f"{type(exc).__name__}: {exc}")
         if isinstance(exc, YoloclsError):
             raise
         raise TrainingFailed(f"training failed: {type(exc).__name__}: {exc} (run record: {run_dir / 'run.json'})"
@@ -193,47 +198,9 @@ def train(opts: TrainOptions) -> tuple[Path, RunRecord]:
     return run_dir, record
 
 
-class _InterruptGuard:
-    """Ctrl-C and SIGTERM (a scheduler's stop) both end the run as `interrupted`, but never in the middle
-    of writing a checkpoint: Ultralytics writes last.pt in place, and a truncated last.pt cannot resume.
-    A signal that arrives during a save is raised right after it."""
-
-    def __init__(self) -> None:
-        self.previous: dict[int, Any] = {}
-        self.saving = False
-        self.pending = False
-
-    def install(self) -> None:
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self.previous[sig] = signal.signal(sig, self._handle)
-
-    def restore(self) -> None:
-        for sig, handler in self.previous.items():
-            signal.signal(sig, handler)
-        self.previous.clear()
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.saving:
-            self.pending = True
-            return
-        raise KeyboardInterrupt
-
-    def protect_saves(self, trainer: Any) -> None:
-        """Ultralytics callback: wrap the trainer's checkpoint writer."""
-        save = trainer.save_model
-
-        def guarded_save(*args: Any, **kwargs: Any) -> Any:
-            self.saving = True
-            try:
-                return save(*args, **kwargs)
-            finally:
-                self.saving = False
-                if self.pending:
-                    self.pending = False
-                    raise KeyboardInterrupt
-
-        trainer.save_model = guarded_save
+def _all_epochs_done(record: RunRecord, run_dir: Path) -> bool:
+    rows = read_results(run_dir)
+    return bool(rows) and int(rows[-1].get("epoch", len(rows))) >= record.epochs_planned
 
 
 def _finish(record: RunRecord, run_dir: Path, status: str, error: str | None) -> None:
