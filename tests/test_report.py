@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.metrics import precision_recall_fscore_support
 
 from yolocls.cli import main
 
@@ -47,24 +46,37 @@ def test_report_top1_matches_ultralytics_validation(trained_run, report_dir):
     assert abs(m["top1"] - float(val.top1)) <= 1 / m["images"] + 1e-9
 
 
-def test_report_per_class_and_matrix_match_independent_computation(report_dir):
-    preds = pd.read_csv(report_dir / "predictions.csv")
+def test_report_per_class_and_matrix_match_independent_computation(trained_run, report_dir):
+    """Predictions from Ultralytics' own predictor (its decoding and transforms), counted by hand: no shared
+    code or scikit-learn call with the report."""
+    from ultralytics import YOLO
+
     per_class = pd.read_csv(report_dir / "per_class.csv").set_index("class")
     classes = list(per_class.index)
-    p, r, f, s = precision_recall_fscore_support(preds["true"], preds["predicted"], labels=classes, zero_division=0)
-    np.testing.assert_allclose(per_class["precision"], p, atol=1e-9)
-    np.testing.assert_allclose(per_class["recall"], r, atol=1e-9)
-    np.testing.assert_allclose(per_class["f1"], f, atol=1e-9)
-    assert list(per_class["support"]) == list(s)
-    matrix = pd.read_csv(report_dir / "confusion_matrix.csv", index_col=0)
-    # rows = true class, columns = predicted class
-    for true in classes:
-        for predicted in classes:
-            expected = int(((preds["true"] == true) & (preds["predicted"] == predicted)).sum())
-            assert matrix.loc[true, predicted] == expected
+    dataset = Path(json.loads((trained_run / "run.json").read_text())["dataset"])
+    paths = sorted((dataset / "test").rglob("*.png"))
+    results = YOLO(str(trained_run / "weights" / "best.pt")).predict([str(p) for p in paths], imgsz=32,
+                                                                   device="cpu", verbose=False)
+    true = [p.parent.name for p in paths]
+    pred = [r.names[int(r.probs.top1)] for r in results]
+    matrix = pd.read_csv(report_dir / "confusion_matrix.csv", index_col=0)  # rows = true, columns = predicted
+    for c in classes:
+        tp = sum(t == c and q == c for t, q in zip(true, pred))
+        fp = sum(t != c and q == c for t, q in zip(true, pred))
+        fn = sum(t == c and q != c for t, q in zip(true, pred))
+        precision = tp / (tp + fp) if tp + fp else 0.0
+        recall = tp / (tp + fn) if tp + fn else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        assert per_class.loc[c, "precision"] == pytest.approx(precision, abs=1e-9), c
+        assert per_class.loc[c, "recall"] == pytest.approx(recall, abs=1e-9), c
+        assert per_class.loc[c, "f1"] == pytest.approx(f1, abs=1e-9), c
+        assert per_class.loc[c, "support"] == tp + fn
+        for q in classes:
+            assert matrix.loc[c, q] == sum(t == c and p_ == q for t, p_ in zip(true, pred)), (c, q)
     m = json.loads((report_dir / "metrics.json").read_text())
-    assert m["top1"] == pytest.approx(preds["correct"].mean())
-    assert m["avg_confidence"] == pytest.approx(preds["confidence"].mean(), abs=1e-5)
+    assert m["top1"] == pytest.approx(np.mean([t == q for t, q in zip(true, pred)]))
+    confidence = [float(r.probs.top1conf) for r in results]
+    assert m["avg_confidence"] == pytest.approx(np.mean(confidence), abs=1e-5)
 
 
 def test_report_val_split_and_last_weights(trained_run):

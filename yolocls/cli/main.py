@@ -7,7 +7,10 @@ Heavy libraries (torch, Ultralytics) are imported inside the commands that need 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
+import traceback
 
 from pydantic import ValidationError
 
@@ -19,12 +22,15 @@ from yolocls.core.errors import YoloclsError
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
+EXIT_BUG = 1
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="yolocls", description="Labelled images in, a deployed YOLOv8 image "
                                      "classifier out: prepare -> train -> report -> export -> serve.")
     parser.add_argument("--version", action="version", version=f"yolocls {__version__}")
+    parser.add_argument("--debug", action="store_true", default=os.environ.get("YOLOCLS_DEBUG") == "1",
+                        help="print the full traceback of an unexpected error (or set YOLOCLS_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_prepare(sub)
     add_train(sub)
@@ -65,3 +71,23 @@ def main(argv: list[str] | None = None) -> int:
         where = f" ({exc.filename})" if exc.filename else ""
         print(f"yolocls {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except Exception as exc:  # a bug: one line for the user, the traceback kept for the report
+        if args.debug:
+            traceback.print_exc()
+            return EXIT_BUG
+        where = _save_traceback(args.command)
+        print(f"yolocls {args.command}: unexpected error: {type(exc).__name__}: {exc} (this is a bug; full "
+              f"traceback in {where}, or rerun with --debug)", file=sys.stderr)
+        return EXIT_BUG
+
+
+def _save_traceback(command: str) -> str:
+    """Write the current exception's traceback to a file; returns where (or says it could not)."""
+    text = f"yolocls {__version__} {command}: {' '.join(sys.argv)}\n{traceback.format_exc()}"
+    try:
+        fd, name = tempfile.mkstemp(prefix=f"yolocls-{command}-", suffix=".log")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        return name
+    except OSError:
+        return "(could not be written)"

@@ -112,7 +112,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_runs(args: argparse.Namespace) -> int:
     from yolocls.evaluation.leaderboard import runs_table
 
-    table = runs_table(args.runs_dir)
+    table = runs_table(args.runs_dir, warn=lambda msg: print(f"yolocls runs: warning: {msg}", file=sys.stderr))
     if args.json:
         print(table.to_json(orient="records", indent=2))
     elif table.empty:

@@ -59,11 +59,7 @@ def _words(h: int) -> list[int]:
     return [(h >> (64 * k)) & 0xFFFFFFFFFFFFFFFF for k in range(HASH_BITS // 64)]
 
 
-def _band_ranges(threshold: int) -> list[tuple[int, int]]:
-    """threshold+1 contiguous bit ranges: two hashes within `threshold` bits agree on at least one."""
-    n = threshold + 1
-    edges = [round(k * HASH_BITS / n) for k in range(n + 1)]
-    return list(zip(edges[:-1], edges[1:]))
+SMALL_BUCKET = 48  # below this many hashes a bucket is compared pair by pair
 
 
 def _union_near(uf: _UnionFind, dhashes: Sequence[int], threshold: int) -> None:
@@ -78,15 +74,41 @@ def _union_near(uf: _UnionFind, dhashes: Sequence[int], threshold: int) -> None:
     if len(reps) < 2 or threshold == 0:
         return
     words = np.array([_words(dhashes[i]) for i in reps], dtype=np.uint64)
-    for lo, hi in _band_ranges(threshold):
-        mask = (1 << (hi - lo)) - 1
-        buckets: dict[int, list[int]] = defaultdict(list)
-        for pos, i in enumerate(reps):
-            buckets[(dhashes[i] >> lo) & mask].append(pos)
-        for members in buckets.values():
-            if len(members) > 1:
-                idx = np.array(members)
-                _union_block(uf, reps, idx, words[idx], threshold)
+    bits = np.unpackbits(words.view(np.uint8), axis=1).astype(bool)  # (n, 256): one column per hash bit
+    _search(uf, reps, words, bits, np.arange(len(reps)), np.arange(HASH_BITS), threshold)
+
+
+def _search(uf: _UnionFind, reps: list[int], words: np.ndarray, bits: np.ndarray, members: np.ndarray,
+            free: np.ndarray, threshold: int) -> None:
+    """Union every pair of `members` within `threshold` bits, knowing they agree on all bits outside `free`.
+
+    Multi-index hashing, recursively: bits on which all members agree are dropped (a uniform background or
+    a black border makes whole bands identical, which once put thousands of images in one bucket and made
+    the search quadratic); the varying bits are cut into threshold+1 bands, any close pair agrees on one
+    whole band (pigeonhole), so each band's buckets are searched again on the remaining bits.
+    """
+    if len(members) < 2:
+        return
+    sub = bits[np.ix_(members, free)]
+    varying = free[sub.any(axis=0) & ~sub.all(axis=0)]
+    if len(varying) <= threshold:  # every pair differs in at most `threshold` bits: one group
+        for m in members[1:]:
+            uf.union(reps[members[0]], reps[m])
+        return
+    if len(members) <= SMALL_BUCKET or len(varying) < 2 * (threshold + 1):
+        _union_block(uf, reps, members, words[members], threshold)
+        return
+    bands = np.array_split(varying, threshold + 1)
+    for k, band in enumerate(bands):
+        keys = np.packbits(bits[np.ix_(members, band)], axis=1)
+        _, bucket_of = np.unique(keys, axis=0, return_inverse=True)
+        rest = np.concatenate([b for j, b in enumerate(bands) if j != k])
+        order = np.argsort(bucket_of.ravel(), kind="stable")
+        sorted_buckets = bucket_of.ravel()[order]
+        starts = np.flatnonzero(np.r_[True, sorted_buckets[1:] != sorted_buckets[:-1]])
+        for lo, hi in zip(starts, np.r_[starts[1:], len(order)]):
+            if hi - lo > 1:
+                _search(uf, reps, words, bits, members[order[lo:hi]], rest, threshold)
 
 
 def _union_block(uf: _UnionFind, reps: list[int], members: np.ndarray, sub: np.ndarray, threshold: int) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -19,7 +20,7 @@ def parse_ratios(text: str) -> dict[str, float]:
         values = [float(v) for v in text.split(",")]
     except ValueError:
         raise SourceError(f"--split '{text}': expected 2 or 3 numbers like 0.8,0.1,0.1") from None
-    if len(values) not in (2, 3) or any(v <= 0 for v in values):
+    if len(values) not in (2, 3) or not all(math.isfinite(v) and v > 0 for v in values):
         raise SourceError(f"--split '{text}': expected 2 or 3 positive numbers (train,val[,test])")
     total = sum(values)
     if abs(total - 100) < 1e-6:

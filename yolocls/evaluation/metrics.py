@@ -33,7 +33,8 @@ class ReportMetrics(BaseModel):
     avg_confidence_correct: float | None
     avg_confidence_wrong: float | None
     ece: float = Field(description="Expected calibration error, 15 equal-width confidence bins")
-    roc_auc_ovr: float | None = Field(description="Macro one-vs-rest ROC-AUC; null when a class has no images")
+    roc_auc_ovr: float | None = Field(description="Macro one-vs-rest ROC-AUC (two classes: the AUC of the "
+                                       "second class); null when a class has no images")
     log_loss: float
     per_class: dict[str, ClassMetrics]
 
@@ -46,6 +47,22 @@ def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins
         if in_bin.any():
             ece += in_bin.mean() * abs(correct[in_bin].mean() - confidence[in_bin].mean())
     return float(ece)
+
+
+def roc_auc(y_true: np.ndarray, probs: np.ndarray) -> float | None:
+    """Macro one-vs-rest ROC-AUC; for two classes the AUC of class 1 (scikit-learn wants that column alone).
+    None when some class has no images (AUC is undefined)."""
+    n_classes = probs.shape[1]
+    if len(np.unique(y_true)) < n_classes:
+        return None
+    try:
+        if n_classes == 2:
+            value = float(roc_auc_score(y_true, probs[:, 1]))
+        else:
+            value = float(roc_auc_score(y_true, probs, multi_class="ovr", labels=np.arange(n_classes)))
+    except ValueError:
+        return None
+    return None if math.isnan(value) else value
 
 
 def _mean(x: np.ndarray) -> float | None:
@@ -65,11 +82,7 @@ def compute_metrics(y_true: np.ndarray, probs: np.ndarray, classes: list[str], s
            for avg in ("macro", "weighted")}
     clipped = np.clip(probs, 1e-12, 1.0)
     clipped = clipped / clipped.sum(axis=1, keepdims=True)
-    try:
-        value = float(roc_auc_score(y_true, clipped, multi_class="ovr", labels=labels))
-        auc: float | None = None if math.isnan(value) else value
-    except ValueError:  # a class with no positive images
-        auc = None
+    auc = roc_auc(y_true, clipped)
     per_class = {
         name: ClassMetrics(precision=float(p[i]), recall=float(r[i]), f1=float(f[i]), support=int(s[i]),
                            avg_confidence=_mean(conf[y_true == i]) or 0.0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TextIO
 
 import numpy as np
 import pandas as pd
@@ -122,7 +122,8 @@ def write_report(opts: ReportOptions) -> ReportResult:
     return ReportResult(report_dir=final, metrics=metrics)
 
 
-def print_report_summary(result: ReportResult, file=sys.stdout) -> None:  # type: ignore[no-untyped-def]
+def print_report_summary(result: ReportResult, file: TextIO | None = None) -> None:
+    file = file or sys.stdout  # looked up now: a default bound at import goes stale when stdout is replaced
     m = result.metrics
     print(f"{m.split}: {m.images} images  top1 {m.top1:.4f}  top5 {m.top5:.4f}  macro F1 {m.macro['f1']:.4f}  "
           f"avg confidence {m.avg_confidence:.3f}  ECE {m.ece:.3f}", file=file)

@@ -82,7 +82,25 @@ def parse_set_values(pairs: list[str], valid: set[str]) -> dict[str, Any]:
             out[key] = yaml.safe_load(raw) if raw else None
         except yaml.YAMLError:
             out[key] = raw
+    check_train_args(out, "--set")
     return out
+
+
+def check_train_args(args: dict[str, Any], origin: str) -> None:
+    """Types and ranges as Ultralytics' own `check_cfg` checks them, before any run folder is created;
+    `origin` names where the values came from (e.g. '--set')."""
+    from yolocls.core.offline import import_ultralytics
+
+    import_ultralytics()
+    from ultralytics.cfg import check_cfg
+
+    try:
+        check_cfg(dict(args), hard=True)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{origin}: {exc}") from None
+    imgsz = args.get("imgsz")
+    if "imgsz" in args and (isinstance(imgsz, bool) or not isinstance(imgsz, int) or imgsz < 16):
+        raise ConfigError(f"{origin}: imgsz={imgsz!r}: expected a whole number of pixels >= 16, e.g. imgsz=224")
 
 
 def resolve_args(preset: Preset, aug: str | None, flags: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from yolocls.data.layout import check_class_folders
 from yolocls.data.manifest import load_manifest, manifest_sha256
 from yolocls.training.device import cpu_estimate_seconds, format_duration, resolve_device
 from yolocls.training.interrupts import InterruptGuard
-from yolocls.training.presets import get_preset, parse_set_values, resolve_args, valid_train_keys
+from yolocls.training.presets import check_train_args, get_preset, parse_set_values, resolve_args, valid_train_keys
 from yolocls.training.rundir import (
     RunRecord,
     best_from_results,
@@ -115,6 +115,7 @@ def _new_run(opts: TrainOptions) -> tuple[RunRecord, Path, str, dict[str, Any]]:
     overrides = parse_set_values(opts.set, valid_train_keys()) if opts.set else {}
     args = resolve_args(preset, opts.aug, {"epochs": opts.epochs, "imgsz": opts.imgsz, "batch": opts.batch},
                         overrides)
+    check_train_args(args, f"preset '{opts.preset}' with your flags")
     device = resolve_device(opts.device)
     choice = resolve_weights(preset.model, opts.weights, opts.pretrained)
     log(choice.message if choice.source != "scratch" or not opts.pretrained else f"warning: {choice.message}",
