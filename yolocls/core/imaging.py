@@ -138,5 +138,5 @@ def decode_bgr(data: bytes, name: str = "image", max_pixels: int = DEFAULT_MAX_P
     im = open_image(data, name, max_pixels)
     if opencv_faithful(im, data) and not (im.format == "JPEG" and not data.endswith(b"\xff\xd9")):
         return opencv_decode(data, name)
-    rgb = np.asarray(load_rgb8(im, name))
-    return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    pixels = np.array(load_rgb8(im, name))  # a writable copy; Pillow's is released on return
+    return cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR, dst=pixels)

@@ -88,14 +88,42 @@ async def prometheus(request: Request) -> PlainTextResponse:
                              media_type=CONTENT_TYPE_LATEST)
 
 
-async def _sample(state: ServingState, data: bytes, name: str, imgsz: int) -> np.ndarray:
-    """One upload -> a preprocessed sample: header checked first, then decoded once its pixels fit the budget."""
+async def _sample(state: ServingState, data: bytes, name: str, pixels: int, imgsz: int) -> np.ndarray:
+    """One upload -> a preprocessed sample, decoded once its pixels fit in the server's decode budget.
+    Cancelled while decoding, it keeps its share of the budget until the decoding thread has finished."""
     settings = state.settings
     assert state.budget is not None
-    pixels = await asyncio.to_thread(image_pixels, data, name, settings.max_pixels)
     async with state.budget.hold(pixels, settings.queue_timeout_s):
-        return await asyncio.get_running_loop().run_in_executor(
+        work = asyncio.get_running_loop().run_in_executor(
             state.prep, preprocess_bytes, data, imgsz, name, settings.max_pixels)
+        try:
+            return await asyncio.shield(work)
+        except asyncio.CancelledError:
+            await asyncio.wait([work])
+            raise
+
+
+async def _samples(state: ServingState, datas: list[bytes], names: list[str], imgsz: int) -> list[np.ndarray]:
+    """Headers of every file first (limits checked, nothing decoded), then the decodes; one failure
+    cancels the files still waiting for the budget."""
+    settings = state.settings
+
+    def headers() -> list[int]:
+        return [image_pixels(d, n, settings.max_pixels) for d, n in zip(datas, names)]
+
+    pixels = await asyncio.to_thread(headers)
+    if sum(pixels) > settings.request_pixels:
+        raise HTTPException(status_code=413, detail=f"the {len(datas)} images hold {sum(pixels)} pixels in all; the "
+                                                    f"limit per request is {settings.request_pixels} "
+                                                    "(YOLOCLS_MAX_REQUEST_PIXELS); send fewer or smaller images")
+    tasks = [asyncio.create_task(_sample(state, d, n, px, imgsz)) for d, n, px in zip(datas, names, pixels)]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 @router.post("/predict", response_model=PredictResponse, dependencies=[Depends(check_api_key)],
@@ -118,7 +146,7 @@ async def predict(
     datas = [await f.read() for f in file]  # spooled to disk past 1 MB: read in a thread, not on the loop
     batcher.announce(len(datas))
     try:
-        samples = await asyncio.gather(*[_sample(state, data, name, model.imgsz) for data, name in zip(datas, names)])
+        samples = await _samples(state, datas, names, model.imgsz)
     except BaseException:
         batcher.withdraw(len(datas))
         raise

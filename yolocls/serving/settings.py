@@ -30,7 +30,10 @@ class ServeSettings(BaseSettings):
     preprocess_threads: int | None = Field(default=None, ge=1, description="Decode/resize threads (default: the "
                                            "CPUs this container may use)")
     max_inflight_pixels: int | None = Field(default=None, ge=1, description="Pixels being decoded at once, over "
-                                            "all requests (default 2 x max_pixels); more waits, then 503")
+                                            "all requests (default max_pixels: one full-size image, or many "
+                                            "smaller ones); more waits, then 503")
+    max_request_pixels: int | None = Field(default=None, ge=1, description="Pixels of all images of one request "
+                                           "(default 4 x max_pixels; 413 above), read from headers before decoding")
     max_inflight_body_bytes: int = Field(default=256 * 1024 * 1024, ge=1, description="Bytes of request bodies "
                                          "held at once, over all requests (503 above): bounds upload memory")
     queue_timeout_s: float = Field(default=2.0, ge=0, description="Longest wait for decode capacity before 503")
@@ -43,5 +46,9 @@ class ServeSettings(BaseSettings):
         return value
 
     @property
+    def request_pixels(self) -> int:
+        return self.max_request_pixels or 4 * self.max_pixels
+
+    @property
     def inflight_pixels(self) -> int:
-        return self.max_inflight_pixels or 2 * self.max_pixels
+        return self.max_inflight_pixels or self.max_pixels
