@@ -20,7 +20,6 @@ import random
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -156,21 +155,10 @@ def main() -> None:
         proc = start_server(model, port)
         try:
             idle, cpu0 = proc_stats(proc.pid)
-            peak = [idle]
-            stop = threading.Event()
-
-            def sample(pid: int = proc.pid) -> None:
-                while not stop.is_set():
-                    peak[0] = max(peak[0], proc_stats(pid)[0])
-                    time.sleep(0.05)
-
-            sampler = threading.Thread(target=sample, daemon=True)
-            sampler.start()
             results = asyncio.run(drive(f"http://127.0.0.1:{port}", requests, args.clients))
-            stop.set()
-            final_peak, cpu1 = proc_stats(proc.pid)
+            peak, cpu1 = proc_stats(proc.pid)  # VmHWM: the kernel's record of the peak
             print(f"(idle server after start: {idle:.0f} MB)")
-            report(title, results, max(peak[0], final_peak), cpu1 - cpu0, idle)
+            report(title, results, peak, cpu1 - cpu0, idle)
         finally:
             proc.terminate()
             proc.wait(timeout=30)
