@@ -45,6 +45,29 @@ def test_trained_run_folder_and_run_json_are_complete(trained_run):
     assert (dataset / "manifest.json").is_file() and len(record["manifest_sha256"]) == 64
 
 
+def test_every_epoch_records_dashboard_metrics_and_a_preview(trained_run):
+    from yolocls.training.rundir import read_epochs, read_preview, read_results
+
+    epochs = read_epochs(trained_run)
+    results = read_results(trained_run)
+    assert [e.epoch for e in epochs] == list(range(1, 9))
+    for row, res in zip(epochs, results):
+        assert row.top1 == pytest.approx(res["metrics/accuracy_top1"], abs=1e-5)  # same validation
+        assert row.val_loss == pytest.approx(res["val/loss"], abs=1e-4)
+        for value in (row.precision, row.recall, row.f1, row.avg_confidence):
+            assert value is not None and 0 <= value <= 1
+        assert row.images == 18 and row.seconds and row.seconds > 0 and row.lr is not None
+        assert row.train_loss == pytest.approx(res["train/loss"], abs=1e-3)
+    if epochs[-1].top1 == 1.0:  # a perfect epoch has perfect macro scores
+        assert epochs[-1].precision == epochs[-1].recall == epochs[-1].f1 == 1.0
+    preview = read_preview(trained_run)
+    assert preview is not None and 3 <= len(preview.images) <= 32
+    assert {im.true for im in preview.images} == {"blue", "green", "red"}
+    assert all(im.path.startswith("val/") for im in preview.images)
+    assert [e.epoch for e in preview.epochs] == list(range(1, 9))
+    assert all(len(e.pred) == len(preview.images) and all(0 <= c <= 1 for c in e.confidence) for e in preview.epochs)
+
+
 def test_presets_are_data_and_listed(capsys):
     book = load_presets()
     assert {"small-fast", "balanced", "accurate"} <= set(book.presets)

@@ -18,6 +18,9 @@ from yolocls.core.errors import DatasetError, RunError
 from yolocls.core.fs import atomic_write_text
 
 RUN_RECORD = "run.json"
+EPOCHS_LOG = "epochs.jsonl"  # one EpochMetrics per line, appended after every epoch
+PREVIEW_FILE = "preview.json"  # the evaluation preview: fixed val images, predictions per epoch
+STOP_FILE = ".stop"  # created to ask a running training job to stop at the next batch
 RESULTS_CSV = "results.csv"
 WEIGHTS_DIR = "weights"
 Status = Literal["running", "completed", "failed", "interrupted"]
@@ -58,6 +61,66 @@ class RunRecord(BaseModel):
     def save(self, run_dir: Path) -> None:
         """Atomic write: a reader never sees half a run.json."""
         atomic_write_text(run_dir / RUN_RECORD, self.model_dump_json(indent=2))
+
+
+class EpochMetrics(BaseModel):
+    """One line of epochs.jsonl: what the dashboard plots, from the validator's own predictions."""
+
+    epoch: int
+    train_loss: float | None = None
+    val_loss: float | None = None
+    top1: float | None = None
+    top5: float | None = None
+    precision: float | None = Field(default=None, description="Macro precision on val")
+    recall: float | None = Field(default=None, description="Macro recall on val")
+    f1: float | None = Field(default=None, description="Macro F1 on val")
+    avg_confidence: float | None = Field(default=None, description="Mean top-1 probability on val")
+    lr: float | None = None
+    seconds: float | None = Field(default=None, description="Wall time of the epoch, validation included")
+    images: int = Field(default=0, description="Val images the metrics were computed on")
+
+
+class PreviewImage(BaseModel):
+    path: str = Field(description="Relative to the dataset folder")
+    true: str
+
+
+class PreviewEpoch(BaseModel):
+    epoch: int
+    pred: list[str]
+    confidence: list[float]
+
+
+class Preview(BaseModel):
+    """preview.json: up to 32 val images chosen once per run, and each epoch's prediction for them."""
+
+    images: list[PreviewImage]
+    epochs: list[PreviewEpoch]
+
+
+def read_epochs(run_dir: Path) -> list[EpochMetrics]:
+    """epochs.jsonl; a resumed run may repeat an epoch: the last line for it wins; a cut line is skipped."""
+    path = run_dir / EPOCHS_LOG
+    if not path.is_file():
+        return []
+    by_epoch: dict[int, EpochMetrics] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            row = EpochMetrics.model_validate_json(line)
+        except ValueError:
+            continue
+        by_epoch[row.epoch] = row
+    return [by_epoch[k] for k in sorted(by_epoch)]
+
+
+def read_preview(run_dir: Path) -> Preview | None:
+    path = run_dir / PREVIEW_FILE
+    if not path.is_file():
+        return None
+    try:
+        return Preview.model_validate_json(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise RunError(f"{path}: unreadable preview ({str(exc).splitlines()[0]})") from None
 
 
 def load_run_record(run_dir: Path) -> RunRecord | None:

@@ -16,9 +16,11 @@ from yolocls.core.offline import import_ultralytics
 from yolocls.data.layout import check_class_folders
 from yolocls.data.manifest import load_manifest, manifest_sha256
 from yolocls.training.device import cpu_estimate_seconds, format_duration, resolve_device
+from yolocls.training.epoch_metrics import EpochRecorder
 from yolocls.training.interrupts import InterruptGuard
 from yolocls.training.presets import check_train_args, get_preset, parse_set_values, resolve_args, valid_train_keys
 from yolocls.training.rundir import (
+    STOP_FILE,
     RunRecord,
     best_from_results,
     load_run_record,
@@ -52,6 +54,8 @@ class TrainOptions(BaseModel):
     quiet: bool = False
     runs_dir: Path = Path("runs")
     report: bool = True
+    stop_file: bool = Field(default=False, description="Stop at the next batch when RUN_DIR/.stop appears "
+                            "(how the studio cancels a job, on any node of a cluster)")
 
 
 def log(msg: str, quiet: bool = False) -> None:
@@ -79,8 +83,10 @@ def _mean_loss(tloss: Any) -> float:
 class _Progress:
     """Per-epoch line (loss, accuracy, ETA) and a run.json update after every epoch."""
 
-    def __init__(self, record: RunRecord, run_dir: Path, quiet: bool, guard: InterruptGuard) -> None:
+    def __init__(self, record: RunRecord, run_dir: Path, quiet: bool, guard: InterruptGuard,
+                 recorder: EpochRecorder) -> None:
         self.record, self.run_dir, self.quiet, self.guard = record, run_dir, quiet, guard
+        self.recorder = recorder
         self.t0 = time.monotonic()
         self.start_epoch = record.epochs_completed
 
@@ -90,6 +96,7 @@ class _Progress:
         epoch = int(trainer.epoch) + 1
         metrics = {k: float(v) for k, v in (trainer.metrics or {}).items() if isinstance(v, (int, float))}
         loss = _mean_loss(getattr(trainer, "tloss", None))
+        self.recorder.record(trainer, epoch, loss)
         self.record.epochs_completed = epoch
         self.record.last_metrics = {"train_loss": loss, **metrics}
         best, best_metrics = best_from_results(read_results(self.run_dir))
@@ -168,12 +175,18 @@ def train(opts: TrainOptions) -> tuple[Path, RunRecord]:
 
     log(f"run folder: {run_dir}", opts.quiet)
     guard = InterruptGuard()
-    progress = _Progress(record, run_dir, opts.quiet, guard)
+    recorder = EpochRecorder(run_dir, Path(record.dataset), record.classes)
+    progress = _Progress(record, run_dir, opts.quiet, guard, recorder)
+    (run_dir / STOP_FILE).unlink(missing_ok=True)
     guard.install()
     try:
         model = YOLO(model_path, task="classify")
         model.add_callback("on_fit_epoch_end", progress.on_fit_epoch_end)
         model.add_callback("on_pretrain_routine_start", guard.protect)
+        model.add_callback("on_pretrain_routine_end", recorder.attach)
+        model.add_callback("on_train_epoch_start", recorder.epoch_started)
+        if opts.stop_file:
+            model.add_callback("on_train_batch_end", _stop_when_asked(run_dir / STOP_FILE))
         model.train(**train_args, verbose=not opts.quiet)
         save_dir = Path(model.trainer.save_dir).resolve() if model.trainer is not None else None
         if save_dir != run_dir:
@@ -197,6 +210,18 @@ def train(opts: TrainOptions) -> tuple[Path, RunRecord]:
         guard.restore()
     _finish(record, run_dir, "completed", None)
     return run_dir, record
+
+
+class StopRequested(KeyboardInterrupt):
+    """The run's stop file appeared: end like a Ctrl-C between two batches (checkpoints intact, resumable)."""
+
+
+def _stop_when_asked(stop_file: Path) -> Any:
+    def check(trainer: Any) -> None:
+        if stop_file.exists():
+            raise StopRequested(f"stop requested ({stop_file})")
+
+    return check
 
 
 def _all_epochs_done(record: RunRecord, run_dir: Path) -> bool:
