@@ -15,7 +15,8 @@ import pytest
 
 from yolocls.cli import main
 from yolocls.core.errors import ConfigError
-from yolocls.training.presets import get_preset, load_presets, parse_set_values, resolve_args, valid_train_keys
+from yolocls.training.presets import get_preset, load_presets, resolve_args
+from yolocls.training.train_args import parse_set_values, valid_train_keys
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from yolocls import __version__
 from yolocls.cli.prepare import add_prepare
 from yolocls.cli.serve import add_serving
+from yolocls.cli.studio import add_studio
 from yolocls.cli.train import add_report, add_train
 from yolocls.core.errors import YoloclsError
 
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_train(sub)
     add_report(sub)
     add_serving(sub)
+    add_studio(sub)
     for extra in _EXTRA_COMMANDS:
         extra(sub)
     return parser

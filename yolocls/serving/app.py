@@ -38,6 +38,30 @@ def _return_big_images_to_the_os() -> None:
         Image.core.set_block_size(64 * 1024 * 1024)
 
 
+async def start_state(state: ServingState, model: Predictor) -> None:
+    """Load-time half of a served model: decode pool, pixel budget, micro-batcher."""
+    settings = state.settings
+    _return_big_images_to_the_os()
+    state.model = model
+    state.prep = ThreadPoolExecutor(max_workers=settings.preprocess_threads or available_cpus(),
+                                    thread_name_prefix="yolocls-prep")
+    state.budget = PixelBudget(settings.inflight_pixels)
+    batcher = MicroBatcher(model.predict, settings.max_batch, settings.max_wait_ms,
+                           on_batch=state.metrics.batch.observe)
+    await batcher.start()
+    state.batcher = batcher
+    log.info("model loaded: %s (%d classes, imgsz %d)", getattr(model, "path", "injected"), len(model.classes),
+             model.imgsz)
+
+
+async def stop_state(state: ServingState) -> None:
+    batcher, state.batcher = state.batcher, None
+    if batcher is not None:
+        await batcher.stop()
+    if state.prep is not None:
+        state.prep.shutdown(wait=False, cancel_futures=True)
+
+
 def _load_model(settings: ServeSettings) -> Predictor:
     from yolocls.inference.onnx_predictor import OnnxPredictor, resolve_model_path
 
@@ -51,27 +75,14 @@ def create_app(settings: ServeSettings | None = None, predictor: Predictor | Non
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        _return_big_images_to_the_os()
-        model = predictor or _load_model(settings)
-        state.model = model
-        state.prep = ThreadPoolExecutor(max_workers=settings.preprocess_threads or available_cpus(),
-                                        thread_name_prefix="yolocls-prep")
-        state.budget = PixelBudget(settings.inflight_pixels)
-        batcher = MicroBatcher(model.predict, settings.max_batch, settings.max_wait_ms,
-                               on_batch=state.metrics.batch.observe)
-        await batcher.start()
-        state.batcher = batcher
+        await start_state(state, predictor or _load_model(settings))
         warning = exposure_warning(settings)
         if warning:
             log.warning(warning)
-        log.info("model loaded: %s (%d classes, imgsz %d)", getattr(model, "path", "injected"),
-                 len(model.classes), model.imgsz)
         try:
             yield
         finally:
-            state.batcher = None
-            await batcher.stop()
-            state.prep.shutdown(wait=False, cancel_futures=True)
+            await stop_state(state)
 
     protected = settings.api_key is not None  # then the API description needs the key too
     app = FastAPI(title="yolocls", version=__version__, lifespan=lifespan,

@@ -133,8 +133,13 @@ async def predict(
     file: list[UploadFile] = File(..., description="One or more images, each in a part named 'file'"),
     top_k: int | None = Query(default=None, ge=1, le=1000, description="Classes per image (default 5)"),
 ) -> PredictResponse:
+    return await classify_uploads(serving_state(request), file, top_k)
+
+
+async def classify_uploads(state: ServingState, file: list[UploadFile], top_k: int | None) -> PredictResponse:
+    """The whole /predict: limits, decoding under the budget, micro-batched inference, the response
+    (shared by `yolocls serve` and the studio's model endpoint)."""
     start = time.perf_counter()
-    state = serving_state(request)
     settings = state.settings
     if len(file) > settings.max_files:
         raise HTTPException(status_code=413, detail=f"{len(file)} files in one request; the limit is "

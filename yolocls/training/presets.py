@@ -56,51 +56,17 @@ def get_augmentation(name: str) -> AugmentationSet:
     return book.augmentations[name]
 
 
-def valid_train_keys() -> set[str]:
-    """Every argument Ultralytics' trainer accepts (from its default config), minus the reserved ones."""
-    from yolocls.core.offline import import_ultralytics
+def known_train_keys() -> set[str]:
+    """The training arguments Ultralytics accepts, read from its default.yaml without importing it (for
+    processes that must not load torch, like the studio's web server), minus the reserved ones."""
+    import importlib.util
+    from pathlib import Path
 
-    import_ultralytics()
-    from ultralytics.cfg import DEFAULT_CFG_DICT
-
-    return set(DEFAULT_CFG_DICT) - RESERVED_KEYS
-
-
-def parse_set_values(pairs: list[str], valid: set[str]) -> dict[str, Any]:
-    """['lr0=0.01', 'cos_lr=false'] -> {'lr0': 0.01, 'cos_lr': False}; unknown keys are rejected."""
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise ConfigError(f"--set '{pair}': expected KEY=VALUE, e.g. --set lr0=0.01")
-        key, raw = (s.strip() for s in pair.split("=", 1))
-        if key in RESERVED_KEYS:
-            raise ConfigError(f"--set {key}: set by yolocls itself; use the matching flag (--data, --name, "
-                              "--device, --weights, --resume) instead")
-        if key not in valid:
-            raise ConfigError(f"--set {key}: unknown training argument; valid keys: {', '.join(sorted(valid))}")
-        try:
-            out[key] = yaml.safe_load(raw) if raw else None
-        except yaml.YAMLError:
-            out[key] = raw
-    check_train_args(out, "--set")
-    return out
-
-
-def check_train_args(args: dict[str, Any], origin: str) -> None:
-    """Types and ranges as Ultralytics' own `check_cfg` checks them, before any run folder is created;
-    `origin` names where the values came from (e.g. '--set')."""
-    from yolocls.core.offline import import_ultralytics
-
-    import_ultralytics()
-    from ultralytics.cfg import check_cfg
-
-    try:
-        check_cfg(dict(args), hard=True)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{origin}: {exc}") from None
-    imgsz = args.get("imgsz")
-    if "imgsz" in args and (isinstance(imgsz, bool) or not isinstance(imgsz, int) or imgsz < 16):
-        raise ConfigError(f"{origin}: imgsz={imgsz!r}: expected a whole number of pixels >= 16, e.g. imgsz=224")
+    spec = importlib.util.find_spec("ultralytics")
+    if spec is None or spec.origin is None:
+        raise ConfigError("Ultralytics is not installed")
+    default = Path(spec.origin).parent / "cfg" / "default.yaml"
+    return set(yaml.safe_load(default.read_text(encoding="utf-8"))) - RESERVED_KEYS
 
 
 def resolve_args(preset: Preset, aug: str | None, flags: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:

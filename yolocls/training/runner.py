@@ -18,7 +18,7 @@ from yolocls.data.manifest import load_manifest, manifest_sha256
 from yolocls.training.device import cpu_estimate_seconds, format_duration, resolve_device
 from yolocls.training.epoch_metrics import EpochRecorder
 from yolocls.training.interrupts import InterruptGuard
-from yolocls.training.presets import check_train_args, get_preset, parse_set_values, resolve_args, valid_train_keys
+from yolocls.training.presets import get_preset, resolve_args
 from yolocls.training.rundir import (
     STOP_FILE,
     RunRecord,
@@ -29,6 +29,7 @@ from yolocls.training.rundir import (
     unique_run_dir,
     weights_path,
 )
+from yolocls.training.train_args import check_train_args, parse_set_values, valid_train_keys
 from yolocls.training.weights import resolve_weights
 
 

@@ -1,0 +1,100 @@
+"""/api/v1/datasets: upload (streamed to disk, prepared by a job), list, show, serve images, delete."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import FileResponse
+from PIL import Image
+
+from yolocls.core.errors import YoloclsError
+from yolocls.studio.models import DatasetRow, JobRow
+from yolocls.studio.scheduler import new_id
+from yolocls.studio.schemas import DatasetCreated, DatasetOut
+from yolocls.studio.service import Conflict, NotFound, studio_of
+from yolocls.studio.uploads import receive_upload
+
+router = APIRouter(prefix="/datasets", tags=["datasets"])
+THUMB_MAX = 1024
+
+
+@router.post("", status_code=202, response_model=DatasetCreated,
+             summary="Upload a dataset (archive, or a folder's files + optional labels CSV) and prepare it")
+async def create_dataset(request: Request) -> DatasetCreated:
+    studio = studio_of(request)
+    dataset_id = new_id()
+    upload = await receive_upload(request, studio.uploads_dir, dataset_id, studio.settings.max_upload_bytes)
+    out = studio.datasets_dir / upload.name
+    options = {"source": str(upload.source), "csv": str(upload.csv) if upload.csv else None, "out": str(out),
+               "split": upload.split, "seed": upload.seed}
+    try:
+        with studio.db.session() as s:
+            if out.exists() or s.query(DatasetRow).filter_by(name=upload.name).first() is not None:
+                raise Conflict(f"name: a dataset named '{upload.name}' exists; choose another name")
+            s.add(DatasetRow(id=dataset_id, name=upload.name, status="preparing", source=str(upload.folder),
+                             options=options))
+            job = JobRow(id=new_id(), kind="prepare", status="queued", dataset_id=dataset_id, params={
+                "options": options}, epochs_planned=0, epochs_done=0)
+            s.add(job)
+            studio.scheduler.add_event(s, job, "status", {"status": "queued", "error": None, "run": None})
+    except YoloclsError:
+        import shutil
+
+        shutil.rmtree(upload.folder, ignore_errors=True)
+        raise
+    return DatasetCreated(dataset=studio.dataset_out(studio.dataset_row(dataset_id)),
+                          job=studio.job_out(studio.job_row(job.id)))
+
+
+@router.get("", response_model=list[DatasetOut])
+async def list_datasets(request: Request) -> list[DatasetOut]:
+    return studio_of(request).datasets()
+
+
+@router.get("/{dataset_id}", response_model=DatasetOut)
+async def get_dataset(request: Request, dataset_id: str) -> DatasetOut:
+    studio = studio_of(request)
+    return studio.dataset_out(studio.dataset_row(dataset_id))
+
+
+@router.delete("/{dataset_id}", status_code=204)
+async def delete_dataset(request: Request, dataset_id: str) -> Response:
+    studio_of(request).delete_dataset(dataset_id)
+    return Response(status_code=204)
+
+
+def _image_path(root: Path, split: str, label: str, name: str) -> Path:
+    for part in (split, label, name):
+        if not part or part.startswith(".") or "/" in part or "\\" in part or "\x00" in part:
+            raise NotFound(f"{split}/{label}/{name}: not an image of this dataset")
+    path = (root / split / label / name).resolve()
+    if not path.is_relative_to(root.resolve()) or not path.is_file():
+        raise NotFound(f"{split}/{label}/{name}: not an image of this dataset")
+    return path
+
+
+@router.get("/{dataset_id}/files/{split}/{label}/{name}", response_class=FileResponse,
+            summary="An image of a ready dataset; ?size=N gives a thumbnail (longest side N px)")
+async def dataset_file(request: Request, dataset_id: str, split: str, label: str, name: str,
+                       size: int | None = Query(default=None, ge=16, le=THUMB_MAX)) -> Response:
+    studio = studio_of(request)
+    row = studio.dataset_row(dataset_id)
+    if row.status != "ready":
+        raise Conflict(f"dataset '{row.name}' is {row.status}, not ready")
+    root = studio.datasets_dir / row.name
+    path = _image_path(root, split, label, name)
+    if size is None:
+        return FileResponse(path)
+    cache = studio.settings.folder(f".studio/thumbs/{row.id}/{size}") / f"{split}__{label}__{name}.jpg"
+    if not cache.is_file():
+        with Image.open(path) as im:
+            im = im.convert("RGB")
+            im.thumbnail((size, size))
+            buf = io.BytesIO()
+            im.save(buf, "JPEG", quality=85)
+        tmp = cache.with_suffix(".tmp")
+        tmp.write_bytes(buf.getvalue())
+        tmp.rename(cache)
+    return FileResponse(cache, media_type="image/jpeg")

@@ -1,0 +1,137 @@
+"""/api/v1/jobs: start training, list, show, live events (SSE), cancel, resume, log."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import PlainTextResponse, StreamingResponse
+from sqlalchemy import select
+
+from yolocls.core.errors import YoloclsError
+from yolocls.studio.models import JobRow
+from yolocls.studio.scheduler import TERMINAL, new_id
+from yolocls.studio.schemas import JobCreate, JobOut
+from yolocls.studio.service import Conflict, Studio, sse, studio_of
+from yolocls.training.presets import RESERVED_KEYS, known_train_keys, load_presets
+
+router = APIRouter(prefix="/jobs", tags=["jobs"])
+
+
+class Invalid(YoloclsError):
+    status_code = 422
+
+
+def _validate(studio: Studio, req: JobCreate) -> None:
+    row = studio.dataset_row(req.dataset)  # 404 when missing
+    if row.status != "ready":
+        raise Invalid(f"dataset: '{row.name}' is {row.status}" + (f" ({row.error})" if row.error else "")
+                      + "; only a ready dataset can be trained on")
+    book = load_presets()
+    if req.preset not in book.presets:
+        raise Invalid(f"preset: unknown '{req.preset}'; valid presets: {', '.join(book.presets)}")
+    if req.aug is not None and req.aug not in book.augmentations:
+        raise Invalid(f"aug: unknown '{req.aug}'; valid: {', '.join(book.augmentations)}")
+    reserved = sorted(set(req.set) & RESERVED_KEYS)
+    if reserved:
+        raise Invalid(f"set: {', '.join(reserved)} are set by yolocls itself; use the matching fields")
+    unknown = sorted(set(req.set) - known_train_keys())
+    if unknown:
+        raise Invalid(f"set: unknown training argument(s) {', '.join(unknown)}; valid keys: "
+                      f"{', '.join(sorted(known_train_keys()))}")
+    device = req.device.strip().lower()
+    if device not in ("auto", "cpu") and not all(p.strip().isdigit() for p in device.split(",")):
+        raise Invalid(f"device: '{req.device}'; expected auto, cpu, or GPU ids like 0 or 0,1")
+
+
+@router.post("", status_code=202, response_model=JobOut, summary="Queue a training job")
+async def create_job(request: Request, req: JobCreate) -> JobOut:
+    studio = studio_of(request)
+    _validate(studio, req)
+    dataset = studio.dataset_row(req.dataset)
+    job_id = new_id()
+    run_name = f"{dataset.name}-{req.preset}-{job_id}"
+    options = {"data": str(studio.datasets_dir / dataset.name), "preset": req.preset, "aug": req.aug,
+               "epochs": req.epochs, "imgsz": req.imgsz, "batch": req.batch, "device": req.device,
+               "set": [f"{k}={json.dumps(v)}" for k, v in req.set.items()], "name": run_name,
+               "runs_dir": str(studio.scheduler.runs_dir)}
+    planned = req.epochs or int(load_presets().presets[req.preset].args.get("epochs", 0))
+    with studio.db.session() as s:
+        job = JobRow(id=job_id, kind="train", status="queued", dataset_id=dataset.id, run_name=run_name,
+                     params={"request": req.model_dump(), "options": options}, epochs_planned=planned,
+                     epochs_done=0)
+        s.add(job)
+        studio.scheduler.add_event(s, job, "status", {"status": "queued", "error": None, "run": run_name})
+    return studio.job_out(studio.job_row(job_id))
+
+
+@router.get("", response_model=list[JobOut])
+async def list_jobs(request: Request) -> list[JobOut]:
+    studio = studio_of(request)
+    with studio.db.session() as s:
+        rows = list(s.scalars(select(JobRow).order_by(JobRow.created.desc())))
+    return [studio.job_out(r, with_metrics=False) for r in rows]
+
+
+@router.get("/{job_id}", response_model=JobOut)
+async def get_job(request: Request, job_id: str) -> JobOut:
+    studio = studio_of(request)
+    return studio.job_out(studio.job_row(job_id))
+
+
+@router.get("/{job_id}/events", summary="Server-Sent Events: `epoch` per finished epoch, `status` per change",
+            response_class=StreamingResponse)
+async def job_events(request: Request, job_id: str,
+                     last_event_id: str | None = Header(default=None)) -> StreamingResponse:
+    studio = studio_of(request)
+    studio.job_row(job_id)  # 404 before the stream starts
+    start = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
+
+    async def stream() -> AsyncIterator[str]:
+        last = start
+        while True:
+            finished = False
+            for event in studio.events_after(job_id, last):
+                last = event.id
+                yield sse(event.id, event.kind, event.data)
+                finished = event.kind == "status" and event.data.get("status") in TERMINAL
+            if finished or await request.is_disconnected():
+                return
+            job = studio.job_row(job_id)
+            if job.status in TERMINAL and not studio.events_after(job_id, last):
+                return
+            await asyncio.sleep(studio.settings.poll_s)
+
+    return StreamingResponse(stream(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+@router.post("/{job_id}/cancel", response_model=JobOut, summary="Stop at the next batch, keep the checkpoint")
+async def cancel_job(request: Request, job_id: str) -> JobOut:
+    studio = studio_of(request)
+    job = studio.job_row(job_id)
+    if job.status in TERMINAL:
+        raise Conflict(f"job {job_id} is already {job.status}")
+    studio.scheduler.cancel(job_id)
+    return studio.job_out(studio.job_row(job_id))
+
+
+@router.post("/{job_id}/resume", status_code=202, response_model=JobOut,
+             summary="Continue a cancelled or interrupted training job from its last checkpoint")
+async def resume_job(request: Request, job_id: str) -> JobOut:
+    studio = studio_of(request)
+    job = studio.job_row(job_id)
+    if job.kind != "train" or job.status not in ("cancelled", "interrupted"):
+        raise Conflict(f"job {job_id} is {job.status}; only a cancelled or interrupted training job resumes")
+    last = studio.scheduler.runs_dir / (job.run_name or "") / "weights" / "last.pt"
+    if not last.is_file():
+        raise Conflict(f"job {job_id} stopped before its first checkpoint; start a new job instead")
+    studio.scheduler.resume(job_id)
+    return studio.job_out(studio.job_row(job_id))
+
+
+@router.get("/{job_id}/log", response_class=PlainTextResponse)
+async def job_log(request: Request, job_id: str) -> PlainTextResponse:
+    return PlainTextResponse(studio_of(request).job_log(job_id))

@@ -1,0 +1,33 @@
+"""/api/v1/models: versions, the default, and predictions (same input and response as `yolocls serve`)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, File, Query, Request, UploadFile
+
+from yolocls.inference.schemas import PredictResponse
+from yolocls.serving.routes import classify_uploads
+from yolocls.studio.schemas import ModelOut
+from yolocls.studio.service import studio_of
+
+router = APIRouter(prefix="/models", tags=["models"])
+
+
+@router.get("", response_model=list[ModelOut])
+async def list_models(request: Request) -> list[ModelOut]:
+    return studio_of(request).registry.list()
+
+
+@router.post("/{model}/predict", response_model=PredictResponse, summary="Classify images with a model version")
+async def predict(
+    request: Request, model: str,
+    file: list[UploadFile] = File(..., description="One or more images, each in a part named 'file'"),
+    top_k: int | None = Query(default=None, ge=1, le=1000),
+    version: int | None = Query(default=None, ge=1, description="Default: the model's default version"),
+) -> PredictResponse:
+    state = await studio_of(request).registry.state(model, version)
+    return await classify_uploads(state, file, top_k)
+
+
+@router.post("/{model}/default", response_model=ModelOut, summary="Choose the version /predict uses")
+async def set_default(request: Request, model: str, version: int = Query(..., ge=1)) -> ModelOut:
+    return studio_of(request).registry.set_default(model, version)

@@ -1,0 +1,41 @@
+"""/api/v1/runs: the leaderboard (CLI runs too), one run, its report files, its evaluation preview, deploy."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse
+
+from yolocls.studio import runs as run_views
+from yolocls.studio.schemas import DeployRequest, ModelVersionOut, PreviewOut, RunDetail, RunSummary
+from yolocls.studio.service import studio_of
+
+router = APIRouter(prefix="/runs", tags=["runs"])
+
+
+@router.get("", response_model=list[RunSummary])
+async def leaderboard(request: Request) -> list[RunSummary]:
+    return run_views.leaderboard(studio_of(request).scheduler.runs_dir)
+
+
+@router.get("/{name}", response_model=RunDetail)
+async def get_run(request: Request, name: str) -> RunDetail:
+    return run_views.detail(run_views.run_folder(studio_of(request).scheduler.runs_dir, name))
+
+
+@router.get("/{name}/files/{path:path}", response_class=FileResponse)
+async def run_file(request: Request, name: str, path: str) -> FileResponse:
+    run_dir = run_views.run_folder(studio_of(request).scheduler.runs_dir, name)
+    return FileResponse(run_views.run_file(run_dir, path))
+
+
+@router.get("/{name}/preview", response_model=PreviewOut)
+async def run_preview(request: Request, name: str, epoch: int | None = Query(default=None, ge=1)) -> PreviewOut:
+    return run_views.preview(run_views.run_folder(studio_of(request).scheduler.runs_dir, name), epoch)
+
+
+@router.post("/{name}/deploy", status_code=201, response_model=ModelVersionOut,
+             summary="Export the run (with the parity check) and register it as the next version of a model")
+async def deploy(request: Request, name: str, req: DeployRequest) -> ModelVersionOut:
+    studio = studio_of(request)
+    run_dir = run_views.run_folder(studio.scheduler.runs_dir, name)
+    return await studio.registry.deploy(run_dir, req.model)

@@ -1,0 +1,88 @@
+"""The studio app factory: database (migrated), Ray engine, scheduler loop, routers under /api/v1."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from yolocls import __version__
+from yolocls.core.errors import YoloclsError
+from yolocls.studio.api import datasets, jobs, models, runs
+from yolocls.studio.api.auth import require_key
+from yolocls.studio.db import Database, migrate
+from yolocls.studio.jobs import JobEngine
+from yolocls.studio.registry import Registry
+from yolocls.studio.scheduler import Scheduler
+from yolocls.studio.service import Studio
+from yolocls.studio.settings import StudioSettings
+
+log = logging.getLogger("yolocls.studio")
+
+
+def build_studio(settings: StudioSettings) -> Studio:
+    settings.home.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.db_url)
+    engine = JobEngine(settings.ray_address)
+    scheduler = Scheduler(settings, db, engine)
+    registry = Registry(db, engine, settings.folder("models"), settings.folder(".studio/logs"))
+    return Studio(settings=settings, db=db, engine=engine, scheduler=scheduler, registry=registry)
+
+
+async def _loop(studio: Studio) -> None:
+    while True:
+        try:
+            await asyncio.to_thread(studio.scheduler.tick)
+        except Exception:  # one bad tick must not stop the studio
+            log.exception("scheduler tick failed")
+        await asyncio.sleep(studio.settings.poll_s)
+
+
+def create_studio_app(settings: StudioSettings | None = None) -> FastAPI:
+    settings = settings or StudioSettings()
+    studio = build_studio(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await asyncio.to_thread(migrate, studio.db.engine)
+        studio.clean_partial_uploads()
+        studio.scheduler.recover()
+        await asyncio.to_thread(studio.engine.start)
+        loop = asyncio.create_task(_loop(studio))
+        try:
+            yield
+        finally:
+            loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await loop
+            await studio.registry.close()
+            await asyncio.to_thread(studio.engine.stop)
+
+    app = FastAPI(title="yolocls studio", version=__version__, lifespan=lifespan,
+                  description="Upload datasets, train on Ray, watch runs, deploy and try models. All under /api/v1.")
+    app.state.studio = studio
+
+    @app.exception_handler(YoloclsError)
+    async def on_user_error(request: Request, exc: YoloclsError) -> JSONResponse:
+        return JSONResponse(status_code=exc.status_code, content={"detail": str(exc)}, headers=exc.headers or None)
+
+    @app.exception_handler(Exception)
+    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s", request.url.path)
+        return JSONResponse(status_code=500, content={"detail": "internal server error"})
+
+    api = APIRouter(prefix="/api/v1", dependencies=[Depends(require_key)])
+    for module in (datasets, jobs, runs, models):
+        api.include_router(module.router)
+    app.include_router(api)
+
+    @app.get("/health", include_in_schema=False)
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

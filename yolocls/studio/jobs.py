@@ -1,0 +1,94 @@
+"""The job engine: Ray, behind a small interface (start, submit, done/result, kill). The only module that
+imports Ray. Local by default (embedded: nothing to start, no dashboard); `ray_address` joins a cluster,
+where a training job reserves one GPU when the cluster has GPUs."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from yolocls.core.errors import YoloclsError
+from yolocls.core.limits import available_cpus
+
+
+class EngineError(YoloclsError):
+    status_code = 503
+
+
+@dataclass
+class Handle:
+    """A submitted task (opaque to the rest of the studio)."""
+
+    ref: Any
+
+
+class JobEngine:
+    def __init__(self, address: str | None) -> None:
+        self.address = address or os.environ.get("RAY_ADDRESS") or None
+        self.gpus = 0.0
+
+    def start(self) -> None:
+        import ray
+
+        try:
+            if self.address:
+                ray.init(address=self.address, namespace="yolocls", log_to_driver=False,
+                         configure_logging=False, ignore_reinit_error=True)
+            else:
+                ray.init(num_cpus=available_cpus(), include_dashboard=False, namespace="yolocls",
+                         log_to_driver=False, configure_logging=False, ignore_reinit_error=True)
+        except Exception as exc:
+            where = self.address or "a local Ray"
+            raise EngineError(f"cannot start the job engine ({where}): {exc}") from exc
+        self.gpus = float(ray.cluster_resources().get("GPU", 0))
+
+    def stop(self) -> None:
+        import ray
+
+        if ray.is_initialized():
+            ray.shutdown()
+
+    def training_slots(self, cpu_slots: int) -> int:
+        """One training job per GPU; on a CPU-only cluster the configured number."""
+        return int(self.gpus) if self.gpus >= 1 else cpu_slots
+
+    def submit(self, function: str, *args: Any, gpu: bool = False) -> Handle:
+        """Run `yolocls.studio.worker.<function>(*args)` in a Ray worker process."""
+        import importlib
+
+        import ray
+
+        fn = getattr(importlib.import_module("yolocls.studio.worker"), function)
+        options: dict[str, Any] = {"max_retries": 0, "num_cpus": 1}
+        if gpu and self.gpus >= 1:
+            options["num_gpus"] = 1
+        return Handle(ray.remote(fn).options(**options).remote(*args))
+
+    def done(self, handle: Handle) -> bool:
+        import ray
+
+        ready, _ = ray.wait([handle.ref], timeout=0)
+        return bool(ready)
+
+    def result(self, handle: Handle) -> dict[str, Any]:
+        """The task's return value; a task that crashed or was killed becomes {"error": ...}."""
+        import ray
+
+        try:
+            return dict(ray.get(handle.ref))
+        except Exception as exc:
+            return {"ok": False, "status": "failed", "error": f"the job's worker process ended: "
+                    f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"}
+
+    async def wait(self, handle: Handle) -> dict[str, Any]:
+        """Await a task from the event loop (Ray object refs are awaitable)."""
+        try:
+            return dict(await handle.ref)
+        except Exception:
+            return self.result(handle)
+
+    def kill(self, handle: Handle) -> None:
+        import ray
+
+        ray.cancel(handle.ref, force=True)

@@ -1,0 +1,106 @@
+"""Model versions: deploy a run (export with the parity check, in a Ray worker) as `<model>` v1, v2, ...;
+serve any version in-process with the same predictor, limits and micro-batching as `yolocls serve`.
+
+Switching the default version never drops a request: a request keeps the loaded version it started with,
+and loaded versions stay loaded."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from yolocls.core.errors import ModelError, YoloclsError
+from yolocls.inference.onnx_predictor import OnnxPredictor
+from yolocls.serving.app import start_state, stop_state
+from yolocls.serving.middleware import Metrics
+from yolocls.serving.routes import ServingState
+from yolocls.serving.settings import ServeSettings
+from yolocls.studio.db import Database
+from yolocls.studio.jobs import JobEngine
+from yolocls.studio.models import ModelVersionRow
+from yolocls.studio.scheduler import aware
+from yolocls.studio.schemas import ModelOut, ModelVersionOut
+
+
+class ModelNotFound(YoloclsError):
+    status_code = 404
+
+
+def version_out(row: ModelVersionRow) -> ModelVersionOut:
+    return ModelVersionOut(model=row.model, version=row.version, run=row.run_name, sha256=row.sha256,
+                           default=row.is_default, created=aware(row.created), parity=row.parity)  # type: ignore[arg-type]
+
+
+class Registry:
+    def __init__(self, db: Database, engine: JobEngine, models_dir: Path, logs_dir: Path) -> None:
+        self.db, self.engine, self.models_dir, self.logs_dir = db, engine, models_dir, logs_dir
+        self.loaded: dict[int, ServingState] = {}
+        self._lock = asyncio.Lock()
+
+    async def deploy(self, run_dir: Path, model: str) -> ModelVersionOut:
+        """Export the run (parity-checked) in a worker, copy the model in, register the next version."""
+        log = self.logs_dir / f"deploy-{model}-{run_dir.name}.log"
+        result = await self.engine.wait(self.engine.submit("run_export", str(run_dir), str(log)))
+        if not result.get("ok"):
+            raise ModelError(f"deploying run {run_dir.name} failed: {result.get('error')}")
+        async with self._lock:  # version numbers are given out one at a time
+            with self.db.session() as s:
+                latest = s.scalar(select(func.max(ModelVersionRow.version)).where(ModelVersionRow.model == model))
+                version = (latest or 0) + 1
+                target = self.models_dir / model / f"v{version}" / "model.onnx"
+                target.parent.mkdir(parents=True, exist_ok=True)
+                tmp = target.with_suffix(".onnx.tmp")
+                shutil.copyfile(result["path"], tmp)
+                tmp.rename(target)
+                row = ModelVersionRow(model=model, version=version, run_name=run_dir.name, path=str(target),
+                                      sha256=result["sha256"], parity=result["parity"], is_default=version == 1)
+                s.add(row)
+                s.flush()
+                return version_out(row)
+
+    def list(self) -> list[ModelOut]:
+        with self.db.session() as s:
+            rows = list(s.scalars(select(ModelVersionRow).order_by(ModelVersionRow.model, ModelVersionRow.version)))
+        names = sorted({r.model for r in rows})
+        return [ModelOut(name=n, default_version=next((r.version for r in rows if r.model == n and r.is_default),
+                                                      None),
+                         versions=[version_out(r) for r in rows if r.model == n]) for n in names]
+
+    def _row(self, model: str, version: int | None) -> ModelVersionRow:
+        with self.db.session() as s:
+            query = select(ModelVersionRow).where(ModelVersionRow.model == model)
+            query = query.where(ModelVersionRow.version == version) if version is not None \
+                else query.where(ModelVersionRow.is_default.is_(True))
+            row = s.scalar(query)
+        if row is None:
+            what = f"version {version} of model '{model}'" if version is not None else f"model '{model}'"
+            raise ModelNotFound(f"{what} not found; see GET /api/v1/models")
+        return row
+
+    def set_default(self, model: str, version: int) -> ModelOut:
+        self._row(model, version)
+        with self.db.session() as s:
+            for row in s.scalars(select(ModelVersionRow).where(ModelVersionRow.model == model)):
+                row.is_default = row.version == version
+        return next(m for m in self.list() if m.name == model)
+
+    async def state(self, model: str, version: int | None) -> ServingState:
+        """The loaded version (loading it on first use)."""
+        row = self._row(model, version)
+        async with self._lock:
+            if row.id not in self.loaded:
+                settings = ServeSettings(model=Path(row.path))  # type: ignore[call-arg]
+                state = ServingState(settings=settings, metrics=Metrics())
+                predictor = await asyncio.to_thread(OnnxPredictor, Path(row.path))
+                predictor.name = f"{row.model}:v{row.version}"
+                await start_state(state, predictor)
+                self.loaded[row.id] = state
+            return self.loaded[row.id]
+
+    async def close(self) -> None:
+        for state in self.loaded.values():
+            await stop_state(state)
+        self.loaded.clear()

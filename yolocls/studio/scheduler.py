@@ -1,0 +1,207 @@
+"""Job lifecycle: queue, start on Ray when a slot is free, follow progress, finish, cancel, resume, recover.
+
+State lives in the database; the run folders (run.json, epochs.jsonl) are the source of training progress,
+so the same code follows a job on this machine or on any node of a cluster with shared storage.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from yolocls.studio.db import Database
+from yolocls.studio.jobs import Handle, JobEngine
+from yolocls.studio.models import DatasetRow, EventRow, JobRow
+from yolocls.studio.settings import StudioSettings
+from yolocls.training.rundir import STOP_FILE, load_run_record, read_epochs
+
+log = logging.getLogger("yolocls.studio")
+TERMINAL = {"completed", "failed", "cancelled", "interrupted"}
+
+
+def new_id() -> str:
+    return secrets.token_hex(6)
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def aware(value: datetime | None) -> datetime | None:
+    """SQLite returns naive datetimes; every stored time is UTC."""
+    return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
+
+
+class Scheduler:
+    def __init__(self, settings: StudioSettings, db: Database, engine: JobEngine) -> None:
+        self.settings, self.db, self.engine = settings, db, engine
+        self.handles: dict[str, Handle] = {}
+        self.runs_dir = settings.folder("runs")
+        self.logs_dir = settings.folder(".studio/logs")
+
+    # ---------- events ----------
+
+    def add_event(self, session: Any, job: JobRow, kind: str, data: dict[str, Any]) -> None:
+        session.flush()  # the job row (and its dataset) first: events reference them
+        session.add(EventRow(job_id=job.id, kind=kind, data=data))
+
+    def set_status(self, session: Any, job: JobRow, status: str, error: str | None = None) -> None:
+        job.status, job.error = status, error
+        if status == "running":
+            job.started = now()
+        if status in TERMINAL:
+            job.ended = now()
+        self.add_event(session, job, "status", {"status": status, "error": error, "run": job.run_name})
+
+    def log_path(self, job_id: str) -> Path:
+        return self.logs_dir / f"{job_id}.log"
+
+    # ---------- startup ----------
+
+    def recover(self) -> None:
+        """After a crash or restart: running training jobs are interrupted (resumable), running preparations
+        start again from their saved upload, queued jobs stay queued."""
+        with self.db.session() as s:
+            for job in s.scalars(select(JobRow).where(JobRow.status == "running")):
+                if job.kind == "prepare":
+                    job.status = "queued"
+                    self.add_event(s, job, "status", {"status": "queued", "error": None, "run": None})
+                else:
+                    self._mark_run_interrupted(job.run_name)
+                    self.set_status(s, job, "interrupted", "the studio stopped while this job ran; resume it")
+
+    def _mark_run_interrupted(self, run_name: str | None) -> None:
+        if not run_name:
+            return
+        run_dir = self.runs_dir / run_name
+        try:
+            record = load_run_record(run_dir)
+        except Exception:  # a damaged run.json: leave it for the user to see
+            return
+        if record is not None and record.status == "running":
+            record.status, record.ended = "interrupted", now()
+            record.error = f"interrupted; continue with `yolocls train --resume {run_dir}`"
+            record.save(run_dir)
+
+    # ---------- the loop body ----------
+
+    def tick(self) -> None:
+        with self.db.session() as s:
+            running = list(s.scalars(select(JobRow).where(JobRow.status == "running")))
+            for job in running:
+                self._follow(s, job)
+            self._start_queued(s)
+
+    def _start_queued(self, s: Any) -> None:
+        running = list(s.scalars(select(JobRow).where(JobRow.status == "running")))
+        free = {"prepare": self.settings.prepare_slots - sum(j.kind == "prepare" for j in running),
+                "train": self.engine.training_slots(self.settings.cpu_training_slots)
+                - sum(j.kind == "train" for j in running)}
+        for job in s.scalars(select(JobRow).where(JobRow.status == "queued").order_by(JobRow.created)):
+            if free[job.kind] <= 0:
+                continue
+            free[job.kind] -= 1
+            self._start(s, job)
+
+    def _start(self, s: Any, job: JobRow) -> None:
+        log_file = str(self.log_path(job.id))
+        if job.kind == "prepare":
+            self.handles[job.id] = self.engine.submit("run_prepare", job.params["options"], log_file)
+        else:
+            if job.run_name:
+                (self.runs_dir / job.run_name / STOP_FILE).unlink(missing_ok=True)
+            self.handles[job.id] = self.engine.submit("run_train", job.params["options"], log_file, gpu=True)
+        job.cancel_requested = None
+        self.set_status(s, job, "running")
+
+    def _follow(self, s: Any, job: JobRow) -> None:
+        handle = self.handles.get(job.id)
+        if job.kind == "train":
+            self._progress(s, job)
+        if handle is None:  # started by another studio process that is gone
+            self.set_status(s, job, "interrupted", "the job's worker is gone; resume it")
+            return
+        cancel_at = aware(job.cancel_requested)
+        if cancel_at and (now() - cancel_at).total_seconds() > self.settings.cancel_grace_s \
+                and not self.engine.done(handle):
+            log.warning("job %s ignored the stop request for %.0f s: killing it", job.id,
+                        self.settings.cancel_grace_s)
+            self.engine.kill(handle)
+            self._mark_run_interrupted(job.run_name)
+        if self.engine.done(handle):
+            self._finish(s, job, self.engine.result(handle))
+            self.handles.pop(job.id, None)
+
+    def _progress(self, s: Any, job: JobRow) -> None:
+        if not job.run_name:
+            return
+        run_dir = self.runs_dir / job.run_name
+        record = None
+        try:
+            record = load_run_record(run_dir)
+        except Exception:
+            pass
+        if record is not None:
+            job.epochs_planned = record.epochs_planned
+        for row in read_epochs(run_dir):
+            if row.epoch > job.epochs_done:
+                job.epochs_done = row.epoch
+                self.add_event(s, job, "epoch", {**row.model_dump(), "epochs": job.epochs_planned})
+
+    def _finish(self, s: Any, job: JobRow, result: dict[str, Any]) -> None:
+        if job.kind == "prepare":
+            dataset = s.get(DatasetRow, job.dataset_id) if job.dataset_id else None
+            if result.get("ok"):
+                if dataset is not None:
+                    dataset.status = "ready"
+                self.set_status(s, job, "completed")
+            else:
+                if dataset is not None:
+                    dataset.status, dataset.error = "failed", result.get("error")
+                self.set_status(s, job, "failed", result.get("error"))
+            return
+        self._progress(s, job)
+        status = result.get("status", "failed")
+        if job.cancel_requested is not None and status != "completed":
+            self.set_status(s, job, "cancelled", "cancelled; resume continues from the last checkpoint")
+        elif status == "completed":
+            self.set_status(s, job, "completed")
+        elif status == "interrupted":
+            self.set_status(s, job, "interrupted", result.get("error"))
+        else:
+            self.set_status(s, job, "failed", result.get("error"))
+
+    # ---------- actions ----------
+
+    def cancel(self, job_id: str) -> None:
+        with self.db.session() as s:
+            job = s.get(JobRow, job_id)
+            if job is None or job.status in TERMINAL:
+                return
+            if job.status == "queued":
+                self.set_status(s, job, "cancelled", "cancelled before it started")
+                return
+            job.cancel_requested = now()
+            if job.run_name:  # the runner stops at its next batch; checkpoints stay intact
+                stop = self.runs_dir / job.run_name / STOP_FILE
+                stop.parent.mkdir(parents=True, exist_ok=True)
+                stop.write_text(json.dumps({"job": job.id, "requested": now().isoformat()}))
+            elif job.id in self.handles:
+                self.engine.kill(self.handles[job.id])
+
+    def resume(self, job_id: str) -> None:
+        with self.db.session() as s:
+            job = s.get(JobRow, job_id)
+            if job is None or job.run_name is None:
+                return
+            options = {"resume": str(self.runs_dir / job.run_name), "device": job.params["options"].get("device",
+                                                                                                        "auto")}
+            job.params = {**job.params, "options": options}
+            job.error = None
+            self.set_status(s, job, "queued")

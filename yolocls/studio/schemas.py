@@ -1,0 +1,113 @@
+"""Request and response bodies of the studio API (pydantic; separate from the database tables)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from yolocls.data.manifest import DuplicateGroup, SkippedFile
+from yolocls.training.rundir import EpochMetrics, PreviewEpoch, PreviewImage
+
+JobStatus = Literal["queued", "running", "completed", "failed", "cancelled", "interrupted"]
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
+
+
+class DatasetOut(BaseModel):
+    id: str
+    name: str
+    status: Literal["preparing", "ready", "failed"]
+    error: str | None = None
+    created: datetime
+    classes: list[str] = Field(default_factory=list)
+    counts: dict[str, dict[str, int]] = Field(default_factory=dict, description="split -> class -> images")
+    images: int = 0
+    skipped: list[SkippedFile] = Field(default_factory=list)
+    duplicates: list[DuplicateGroup] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+
+
+class JobCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: str = Field(description="Dataset id")
+    preset: str = "small-fast"
+    aug: str | None = None
+    epochs: int | None = Field(default=None, ge=1, le=10_000)
+    imgsz: int | None = Field(default=None, ge=16, le=4096)
+    batch: int | None = Field(default=None, ge=1, le=4096)
+    device: str = "auto"
+    set: dict[str, Any] = Field(default_factory=dict, description="Any Ultralytics training argument")
+
+
+class JobOut(BaseModel):
+    id: str
+    kind: Literal["prepare", "train"]
+    status: JobStatus
+    dataset: str | None
+    run: str | None = Field(description="The run folder name under runs/ (training jobs)")
+    epoch: int = Field(description="Epochs finished")
+    epochs: int = Field(description="Epochs planned")
+    eta_s: float | None = None
+    error: str | None = None
+    created: datetime
+    started: datetime | None = None
+    ended: datetime | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    metrics: list[EpochMetrics] = Field(default_factory=list)
+
+
+class DatasetCreated(BaseModel):
+    dataset: DatasetOut
+    job: JobOut
+
+
+class RunSummary(BaseModel):
+    run: str
+    status: str
+    preset: str | None = None
+    dataset: str | None = None
+    epochs: str | None = None
+    best_epoch: int | None = None
+    val_top1: float | None = None
+    split: str | None = None
+    top1: float | None = None
+    macro_f1: float | None = None
+    started: datetime | None = None
+
+
+class RunDetail(BaseModel):
+    run: str
+    record: dict[str, Any] | None
+    epochs: list[EpochMetrics]
+    report: dict[str, Any] | None = Field(description="report/metrics.json when the run has a report")
+    files: list[str] = Field(description="Files GET /runs/{name}/files/{path} serves")
+
+
+class PreviewOut(BaseModel):
+    run: str
+    epoch: int | None
+    epochs: list[int]
+    images: list[PreviewImage]
+    predictions: PreviewEpoch | None
+
+
+class DeployRequest(BaseModel):
+    model: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="Model name, e.g. shoes")
+
+
+class ModelVersionOut(BaseModel):
+    model: str
+    version: int
+    run: str
+    sha256: str
+    default: bool
+    created: datetime
+    parity: dict[str, Any] = Field(default_factory=dict)
+
+
+class ModelOut(BaseModel):
+    name: str
+    default_version: int | None
+    versions: list[ModelVersionOut]

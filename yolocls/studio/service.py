@@ -1,0 +1,125 @@
+"""The studio's services, wired once per app: settings, database, Ray engine, scheduler, model registry."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import Request
+from sqlalchemy import select
+
+from yolocls.core.errors import YoloclsError
+from yolocls.data.manifest import MANIFEST_NAME, Manifest
+from yolocls.studio.db import Database
+from yolocls.studio.jobs import JobEngine
+from yolocls.studio.models import DatasetRow, EventRow, JobRow
+from yolocls.studio.registry import Registry
+from yolocls.studio.scheduler import Scheduler, aware
+from yolocls.studio.schemas import DatasetOut, JobOut
+from yolocls.studio.settings import StudioSettings
+from yolocls.training.rundir import read_epochs
+
+
+class NotFound(YoloclsError):
+    status_code = 404
+
+
+class Conflict(YoloclsError):
+    status_code = 409
+
+
+@dataclass
+class Studio:
+    settings: StudioSettings
+    db: Database
+    engine: JobEngine
+    scheduler: Scheduler
+    registry: Registry
+
+    @property
+    def datasets_dir(self) -> Path:
+        return self.settings.folder("datasets")
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.settings.folder(".studio/uploads")
+
+    def clean_partial_uploads(self) -> None:
+        for partial in self.uploads_dir.glob(".partial-*"):
+            shutil.rmtree(partial, ignore_errors=True)
+
+    # ---------- datasets ----------
+
+    def dataset_row(self, dataset_id: str) -> DatasetRow:
+        with self.db.session() as s:
+            row = s.get(DatasetRow, dataset_id)
+        if row is None:
+            raise NotFound(f"dataset '{dataset_id}' not found")
+        return row
+
+    def dataset_out(self, row: DatasetRow) -> DatasetOut:
+        out = DatasetOut(id=row.id, name=row.name, status=row.status, error=row.error,  # type: ignore[arg-type]
+                         created=aware(row.created))  # type: ignore[arg-type]
+        manifest_path = self.datasets_dir / row.name / MANIFEST_NAME
+        if row.status == "ready" and manifest_path.is_file():
+            m = Manifest.model_validate_json(manifest_path.read_text(encoding="utf-8"))
+            out.classes, out.counts, out.skipped, out.duplicates = m.classes, m.counts, m.skipped, m.duplicates
+            out.warnings, out.images = m.warnings, len(m.files)
+        return out
+
+    def datasets(self) -> list[DatasetOut]:
+        with self.db.session() as s:
+            rows = list(s.scalars(select(DatasetRow).order_by(DatasetRow.created)))
+        return [self.dataset_out(r) for r in rows]
+
+    def delete_dataset(self, dataset_id: str) -> None:
+        row = self.dataset_row(dataset_id)
+        with self.db.session() as s:
+            busy = s.scalar(select(JobRow).where(JobRow.dataset_id == dataset_id,
+                                                 JobRow.status.in_(("queued", "running"))))
+            if busy is not None:
+                raise Conflict(f"dataset '{row.name}' is used by {busy.kind} job {busy.id} ({busy.status}); "
+                               "cancel it first")
+            s.delete(s.get(DatasetRow, dataset_id))
+        shutil.rmtree(self.datasets_dir / row.name, ignore_errors=True)
+        shutil.rmtree(Path(row.source), ignore_errors=True)
+
+    # ---------- jobs ----------
+
+    def job_row(self, job_id: str) -> JobRow:
+        with self.db.session() as s:
+            row = s.get(JobRow, job_id)
+        if row is None:
+            raise NotFound(f"job '{job_id}' not found")
+        return row
+
+    def job_out(self, row: JobRow, with_metrics: bool = True) -> JobOut:
+        epochs = read_epochs(self.scheduler.runs_dir / row.run_name) if row.run_name and with_metrics else []
+        eta = None
+        if row.status == "running" and epochs and row.epochs_planned:
+            mean = sum(e.seconds or 0 for e in epochs) / len(epochs)
+            eta = round(mean * max(0, row.epochs_planned - epochs[-1].epoch), 1)
+        return JobOut(id=row.id, kind=row.kind, status=row.status, dataset=row.dataset_id,  # type: ignore[arg-type]
+                      run=row.run_name, epoch=epochs[-1].epoch if epochs else row.epochs_done,
+                      epochs=row.epochs_planned, eta_s=eta, error=row.error, created=aware(row.created),  # type: ignore
+                      started=aware(row.started), ended=aware(row.ended), params=row.params, metrics=epochs)
+
+    def events_after(self, job_id: str, last_id: int) -> list[EventRow]:
+        with self.db.session() as s:
+            return list(s.scalars(select(EventRow).where(EventRow.job_id == job_id, EventRow.id > last_id)
+                                  .order_by(EventRow.id)))
+
+    def job_log(self, job_id: str) -> str:
+        self.job_row(job_id)
+        path = self.scheduler.log_path(job_id)
+        return path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
+
+
+def studio_of(request: Request) -> Studio:
+    return request.app.state.studio  # type: ignore[no-any-return]
+
+
+def sse(event_id: int, kind: str, data: dict) -> str:
+    return f"id: {event_id}\nevent: {kind}\ndata: {json.dumps(data, default=str)}\n\n"

@@ -1,0 +1,46 @@
+"""Studio settings from YOLOCLS_* environment variables (and `yolocls studio` flags)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DB_FILE = "studio.db"
+
+
+class StudioSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="YOLOCLS_", extra="ignore")
+
+    home: Path = Field(default_factory=Path.cwd, description="Project folder: datasets/, runs/, models/, the "
+                       "database; the same datasets/ and runs/ the CLI uses")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL (default: sqlite in home)")
+    ray_address: str | None = Field(default=None, description="Join this Ray cluster (default: RAY_ADDRESS, "
+                                    "else a local Ray started by the studio)")
+    api_key: SecretStr | None = Field(default=None, description="When set, every /api route needs X-API-Key")
+    insecure: bool = Field(default=False, description="Allow a non-loopback address without an API key")
+    max_upload_bytes: int = Field(default=2 * 1024**3, ge=1, description="Largest dataset upload (413 above)")
+    cpu_training_slots: int = Field(default=1, ge=1, description="Training jobs at once on a CPU-only cluster")
+    prepare_slots: int = Field(default=1, ge=1, description="Dataset preparation jobs at once")
+    cancel_grace_s: float = Field(default=60.0, ge=0, description="A cancelled job that has not stopped after "
+                                  "this long is killed")
+    poll_s: float = Field(default=0.25, gt=0, description="How often jobs are checked for progress")
+
+    @field_validator("api_key")
+    @classmethod
+    def _key_not_empty(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError("is set but empty; unset it to run without a key, or set a real key")
+        return value
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.home / DB_FILE).resolve()}"
+
+    def folder(self, name: str) -> Path:
+        path = (self.home / name).resolve()
+        path.mkdir(parents=True, exist_ok=True)
+        return path

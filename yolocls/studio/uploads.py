@@ -1,0 +1,212 @@
+"""Dataset uploads streamed straight to disk: never held in memory, capped in size, paths checked.
+
+One multipart request carries either a part `file` (a .zip/.tar/.tar.gz archive) or many parts `files`
+whose filenames are relative paths (a browser folder upload), plus an optional part `labels` (a
+`filename,label` CSV) and the form fields `name`, `split`, `seed`. The upload is written into a
+`.partial-*` folder renamed into place only once complete, so an interrupted upload leaves nothing.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.requests import Request
+
+from yolocls.core.errors import YoloclsError
+from yolocls.data.archive import ARCHIVE_SUFFIXES, MAX_MEMBERS, safe_member_path, unwrap_single_folder
+from yolocls.data.splitting import parse_ratios
+
+FIELDS = {"name", "split", "seed"}
+MAX_FIELD_BYTES = 4096
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+
+class UploadError(YoloclsError):
+    status_code = 422
+
+
+class UploadTooLarge(YoloclsError):
+    status_code = 413
+
+
+@dataclass
+class Upload:
+    """A complete upload on disk and what prepare needs to know about it."""
+
+    folder: Path
+    name: str
+    split: str
+    seed: int
+    source: Path  # the archive, or the root of the uploaded folder
+    csv: Path | None
+
+
+@dataclass
+class _Part:
+    headers: dict[str, str] = field(default_factory=dict)
+    name: str = ""
+    filename: str | None = None
+    sink: IO[bytes] | None = None
+    value: bytearray = field(default_factory=bytearray)
+
+
+class _Receiver:
+    """python-multipart callbacks writing each part to its place under `folder`."""
+
+    def __init__(self, folder: Path, limit: int) -> None:
+        self.folder, self.limit = folder, limit
+        self.received = 0
+        self.part = _Part()
+        self.header_field = b""
+        self.header_value = b""
+        self.fields: dict[str, str] = {}
+        self.archive: Path | None = None
+        self.tree_files = 0
+        self.labels: Path | None = None
+
+    def callbacks(self) -> dict[str, Any]:
+        return {"on_part_begin": self._begin, "on_part_data": self._data, "on_part_end": self._end,
+                "on_header_field": self._hfield, "on_header_value": self._hvalue, "on_header_end": self._hend,
+                "on_headers_finished": self._headers_done}
+
+    def _begin(self) -> None:
+        self.part = _Part()
+
+    def _hfield(self, data: bytes, start: int, end: int) -> None:
+        self.header_field += data[start:end]
+
+    def _hvalue(self, data: bytes, start: int, end: int) -> None:
+        self.header_value += data[start:end]
+
+    def _hend(self) -> None:
+        self.part.headers[self.header_field.decode("latin-1").lower()] = self.header_value.decode("utf-8", "replace")
+        self.header_field = self.header_value = b""
+
+    def _headers_done(self) -> None:
+        _, params = parse_options_header(self.part.headers.get("content-disposition", ""))
+        part = self.part
+        part.name = params.get(b"name", b"").decode("utf-8", "replace")
+        raw = params.get(b"filename")
+        part.filename = raw.decode("utf-8", "replace") if raw is not None else None
+        if part.name in FIELDS and part.filename is None:
+            return
+        part.sink = self._open_sink(part)
+
+    def _open_sink(self, part: _Part) -> IO[bytes]:
+        filename = part.filename or ""
+        if part.name == "file":
+            if self.archive is not None:
+                raise UploadError("file: send one archive per upload (or use 'files' parts for a folder)")
+            suffix = next((s for s in sorted(ARCHIVE_SUFFIXES, key=len, reverse=True)
+                           if filename.lower().endswith(s)), None)
+            if suffix is None:
+                raise UploadError(f"file '{filename}': not an archive; expected .zip, .tar, .tar.gz or .tgz")
+            self.archive = self.folder / f"upload{suffix}"
+            self.fields.setdefault("_archive_name", filename)
+            return self.archive.open("xb")
+        if part.name == "labels":
+            if self.labels is not None:
+                raise UploadError("labels: send one labels CSV")
+            self.labels = self.folder / "labels.csv"
+            return self.labels.open("xb")
+        if part.name == "files":
+            self.tree_files += 1
+            if self.tree_files > MAX_MEMBERS:
+                raise UploadError(f"files: more than {MAX_MEMBERS} files; upload an archive instead")
+            try:
+                rel = safe_member_path(filename, Path(filename or "upload"))
+            except YoloclsError as exc:
+                raise UploadError(f"files: '{filename}' is not a safe relative path ({exc})") from None
+            if rel is None:
+                raise UploadError("files: a part without a file name; send each file with its relative path")
+            target = (self.folder / "tree" / rel)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                return target.open("xb")
+            except FileExistsError:
+                raise UploadError(f"files: '{filename}' was sent twice") from None
+        raise UploadError(f"unexpected part '{part.name}'; send 'file' or 'files' (+ 'labels', 'name', 'split', "
+                          "'seed')")
+
+    def _data(self, data: bytes, start: int, end: int) -> None:
+        self.received += end - start
+        if self.received > self.limit:
+            raise UploadTooLarge(f"upload exceeds {self.limit} bytes (YOLOCLS_MAX_UPLOAD_BYTES)")
+        if self.part.sink is not None:
+            self.part.sink.write(data[start:end])
+        else:
+            self.part.value += data[start:end]
+            if len(self.part.value) > MAX_FIELD_BYTES:
+                raise UploadError(f"{self.part.name}: form field longer than {MAX_FIELD_BYTES} bytes")
+
+    def _end(self) -> None:
+        if self.part.sink is not None:
+            self.part.sink.close()
+        elif self.part.name in FIELDS:
+            self.fields[self.part.name] = self.part.value.decode("utf-8", "replace").strip()
+
+    def close(self) -> None:
+        if self.part.sink is not None and not self.part.sink.closed:
+            self.part.sink.close()
+
+
+async def receive_upload(request: Request, uploads_dir: Path, upload_id: str, limit: int) -> Upload:
+    """Stream the request body into uploads_dir/<id>/; on any error nothing is left behind."""
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise UploadTooLarge(f"upload of {length} bytes exceeds {limit} bytes (YOLOCLS_MAX_UPLOAD_BYTES)")
+    content_type, params = parse_options_header(request.headers.get("content-type", ""))
+    if content_type != b"multipart/form-data" or b"boundary" not in params:
+        raise UploadError("expected a multipart/form-data body with a 'file' archive or 'files' parts")
+    partial = uploads_dir / f".partial-{upload_id}"
+    partial.mkdir(parents=True)
+    receiver = _Receiver(partial, limit)
+    try:
+        parser = MultipartParser(params[b"boundary"], receiver.callbacks())  # type: ignore[arg-type]
+        async for chunk in request.stream():
+            parser.write(chunk)
+        parser.finalize()
+        receiver.close()
+        upload = _finish(receiver, partial, uploads_dir / upload_id)
+    except BaseException as exc:
+        receiver.close()
+        shutil.rmtree(partial, ignore_errors=True)
+        if isinstance(exc, YoloclsError | KeyboardInterrupt | SystemExit):
+            raise
+        raise UploadError(f"malformed multipart upload ({type(exc).__name__}: {exc})") from None
+    return upload
+
+
+def _finish(receiver: _Receiver, partial: Path, final: Path) -> Upload:
+    fields = receiver.fields
+    if receiver.archive is None and receiver.tree_files == 0:
+        raise UploadError("no data: send a 'file' part (an archive) or 'files' parts (a folder)")
+    if receiver.archive is not None and receiver.tree_files:
+        raise UploadError("send either one 'file' archive or 'files' parts, not both")
+    split = fields.get("split") or "0.8,0.1,0.1"
+    try:
+        parse_ratios(split)
+    except YoloclsError as exc:
+        raise UploadError(f"split: {str(exc).split(': ', 1)[-1]}") from None
+    try:
+        seed = int(fields.get("seed") or 0)
+    except ValueError:
+        raise UploadError(f"seed: '{fields.get('seed')}' is not a whole number") from None
+    if receiver.archive is not None:
+        source = receiver.archive
+        default_name = Path(fields.get("_archive_name", "dataset")).name.split(".")[0]
+    else:
+        source = unwrap_single_folder(partial / "tree")
+        default_name = source.name if source != partial / "tree" else "dataset"
+    name = fields.get("name") or re.sub(r"[^A-Za-z0-9_.-]", "-", default_name).strip("-.") or "dataset"
+    if not NAME_RE.match(name):
+        raise UploadError(f"name: '{name}' must be letters, digits, '.', '_' or '-' (at most 100)")
+    partial.rename(final)  # complete: from here on the upload exists
+    source = final / source.relative_to(partial)
+    csv = final / "labels.csv" if receiver.labels is not None else None
+    return Upload(folder=final, name=name, split=split, seed=seed, source=source, csv=csv)

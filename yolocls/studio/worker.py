@@ -1,0 +1,88 @@
+"""Code that runs inside Ray worker processes: prepare a dataset, train, export. The studio's web process
+never calls these bodies (it only submits them), so torch and Ultralytics load in workers only."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+
+@contextlib.contextmanager
+def _log_to(path: Path) -> Iterator[None]:
+    """Send this process's stdout/stderr (file descriptors too: Ultralytics' logger) to the job's log file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with path.open("ab", buffering=0) as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
+def _error(exc: BaseException) -> str:
+    from yolocls.core.errors import YoloclsError
+
+    return str(exc) if isinstance(exc, YoloclsError) else f"{type(exc).__name__}: {exc}"
+
+
+def run_prepare(options: dict[str, Any], log: str) -> dict[str, Any]:
+    """PrepareOptions as a dict -> {"ok": True, "out": ...} or {"ok": False, "error": ...}."""
+    with _log_to(Path(log)):
+        try:
+            from yolocls.data.prepare import PrepareOptions, prepare_dataset
+
+            result = prepare_dataset(PrepareOptions.model_validate({**options, "progress": False}))
+            print(f"dataset written to {result.out}: {len(result.manifest.classes)} classes, "
+                  f"{len(result.manifest.files)} images, {len(result.manifest.skipped)} skipped", flush=True)
+            return {"ok": True, "out": str(result.out)}
+        except BaseException as exc:  # everything goes back to the studio as the job's error
+            print(f"prepare failed: {_error(exc)}", flush=True)
+            return {"ok": False, "error": _error(exc)}
+
+
+def run_train(options: dict[str, Any], log: str) -> dict[str, Any]:
+    """TrainOptions as a dict -> {"status": completed|interrupted|failed, "run": ..., "error": ...}."""
+    with _log_to(Path(log)):
+        try:
+            from yolocls.training.runner import TrainOptions, train
+
+            run_dir, record = train(TrainOptions.model_validate({**options, "stop_file": True}))
+        except KeyboardInterrupt:  # the stop file (cancel) or a signal: checkpoints kept, resumable
+            return {"status": "interrupted", "error": "stopped"}
+        except BaseException as exc:
+            print(f"training failed: {_error(exc)}", flush=True)
+            return {"status": "failed", "error": _error(exc)}
+        try:  # as `yolocls train` does: the report (confusion matrix, per-class table, mistakes) at the end
+            from yolocls.evaluation.report import ReportOptions, write_report
+
+            write_report(ReportOptions(run_dir=run_dir))
+        except BaseException as exc:
+            print(f"warning: report not written: {_error(exc)}", flush=True)
+        return {"status": record.status, "run": str(run_dir), "error": record.error}
+
+
+def run_export(run_dir: str, log: str) -> dict[str, Any]:
+    """ONNX export with the parity check -> {"ok": True, "path", "sha256", "parity"} or an error."""
+    with _log_to(Path(log)):
+        try:
+            from yolocls.export import ExportOptions, export_model
+
+            record = export_model(ExportOptions(run_dir=Path(run_dir)))
+            return {"ok": True, "path": str(Path(run_dir) / record.path), "sha256": record.sha256,
+                    "parity": record.parity.model_dump()}
+        except BaseException as exc:
+            print(f"export failed: {_error(exc)}", flush=True)
+            return {"ok": False, "error": _error(exc)}

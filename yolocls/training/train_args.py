@@ -1,0 +1,58 @@
+"""Training arguments checked against Ultralytics itself: `--set KEY=VALUE` parsing, key names, types and
+ranges (imports Ultralytics, so it is kept apart from the preset book, which the studio's web process reads)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from yolocls.core.errors import ConfigError
+from yolocls.training.presets import RESERVED_KEYS
+
+
+def valid_train_keys() -> set[str]:
+    """Every argument Ultralytics' trainer accepts (from its default config), minus the reserved ones."""
+    from yolocls.core.offline import import_ultralytics
+
+    import_ultralytics()
+    from ultralytics.cfg import DEFAULT_CFG_DICT
+
+    return set(DEFAULT_CFG_DICT) - RESERVED_KEYS
+
+
+def parse_set_values(pairs: list[str], valid: set[str]) -> dict[str, Any]:
+    """['lr0=0.01', 'cos_lr=false'] -> {'lr0': 0.01, 'cos_lr': False}; unknown keys are rejected."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ConfigError(f"--set '{pair}': expected KEY=VALUE, e.g. --set lr0=0.01")
+        key, raw = (s.strip() for s in pair.split("=", 1))
+        if key in RESERVED_KEYS:
+            raise ConfigError(f"--set {key}: set by yolocls itself; use the matching flag (--data, --name, "
+                              "--device, --weights, --resume) instead")
+        if key not in valid:
+            raise ConfigError(f"--set {key}: unknown training argument; valid keys: {', '.join(sorted(valid))}")
+        try:
+            out[key] = yaml.safe_load(raw) if raw else None
+        except yaml.YAMLError:
+            out[key] = raw
+    check_train_args(out, "--set")
+    return out
+
+
+def check_train_args(args: dict[str, Any], origin: str) -> None:
+    """Types and ranges as Ultralytics' own `check_cfg` checks them, before any run folder is created;
+    `origin` names where the values came from (e.g. '--set')."""
+    from yolocls.core.offline import import_ultralytics
+
+    import_ultralytics()
+    from ultralytics.cfg import check_cfg
+
+    try:
+        check_cfg(dict(args), hard=True)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{origin}: {exc}") from None
+    imgsz = args.get("imgsz")
+    if "imgsz" in args and (isinstance(imgsz, bool) or not isinstance(imgsz, int) or imgsz < 16):
+        raise ConfigError(f"{origin}: imgsz={imgsz!r}: expected a whole number of pixels >= 16, e.g. imgsz=224")
