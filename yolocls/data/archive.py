@@ -154,8 +154,9 @@ def unwrap_single_folder(root: Path) -> Path:
     """`archive/photos/<classes>` -> `photos`: descend while the only visible entry is one folder."""
     while True:
         entries = [p for p in root.iterdir() if not p.name.startswith(".") and p.name != "__MACOSX"]
-        if len(entries) == 1 and entries[0].is_dir() and entries[0].name.lower() not in SPLIT_ALIASES:
-            root = entries[0]
+        if len(entries) == 1 and entries[0].is_dir() and entries[0].name.lower() not in SPLIT_ALIASES \
+                and any(p.is_dir() and not p.name.startswith(".") for p in entries[0].iterdir()):
+            root = entries[0]  # (a folder of files only is a class folder: never unwrapped into)
         else:
             return root
 

@@ -201,8 +201,12 @@ def _finish(receiver: _Receiver, partial: Path, final: Path) -> Upload:
         source = receiver.archive
         default_name = Path(fields.get("_archive_name", "dataset")).name.split(".")[0]
     else:
-        source = unwrap_single_folder(partial / "tree")
-        default_name = source.name if source != partial / "tree" else "dataset"
+        tree = partial / "tree"
+        top = [p for p in tree.iterdir() if not p.name.startswith(".")]
+        default_name = top[0].name if len(top) == 1 and top[0].is_dir() else "dataset"
+        source = unwrap_single_folder(tree)
+        if receiver.labels is not None and len(top) == 1 and top[0].is_dir() and source == tree:
+            source = top[0]  # CSV rows are relative to the folder the browser sent (mix/001.png -> 001.png)
     name = fields.get("name") or re.sub(r"[^A-Za-z0-9_.-]", "-", default_name).strip("-.") or "dataset"
     if not NAME_RE.match(name):
         raise UploadError(f"name: '{name}' must be letters, digits, '.', '_' or '-' (at most 100)")

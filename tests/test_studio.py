@@ -1,0 +1,332 @@
+"""`yolocls studio` for real: a studio process on a free port, local Ray, a SQLite file, real uploads and jobs."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import class_image
+from tests.test_server import _free_port
+
+pytestmark = pytest.mark.slow
+CLASSES = ("red", "green", "blue")
+
+
+def png_bytes(ci: int, k: int) -> bytes:
+    buf = io.BytesIO()
+    class_image(ci, 7000 + ci * 100 + k).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def dataset_zip(classes: tuple[str, ...] = CLASSES, per_class: int = 20) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for ci, name in enumerate(classes):
+            for k in range(per_class):
+                zf.writestr(f"photos/{name}/{k:03d}.png", png_bytes(ci, k))
+    return buf.getvalue()
+
+
+class Studio:
+    def __init__(self, home: Path, env: dict[str, str] | None = None) -> None:
+        self.home, self.port = home, _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, "YOLOCLS_MAX_UPLOAD_BYTES": "8000000", "YOLOCLS_POLL_S": "0.1", **(env or {})}
+        self.proc: subprocess.Popen | None = None
+        self.headers: dict[str, str] = {}
+
+    def start(self) -> Studio:
+        self.proc = subprocess.Popen([sys.executable, "-m", "yolocls", "studio", "--home", str(self.home), "--port",
+                                      str(self.port)], env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                time.sleep(0.3)
+            if self.proc.poll() is not None:
+                break
+        self.proc.kill()
+        pytest.fail("studio did not start: " + self.proc.stdout.read().decode()[-3000:])  # type: ignore[union-attr]
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def api(self, method: str, path: str, **kw) -> httpx.Response:
+        return httpx.request(method, f"{self.url}/api/v1{path}", timeout=120, headers=self.headers, **kw)
+
+    def wait(self, path: str, done, timeout: float = 300) -> dict:
+        deadline = time.time() + timeout
+        body: dict = {}
+        while time.time() < deadline:
+            body = self.api("GET", path).json()
+            if done(body):
+                return body
+            time.sleep(0.2)
+        pytest.fail(f"timed out waiting on {path}: {body}")
+
+    def upload_zip(self, data: bytes, **fields: str) -> httpx.Response:
+        return self.api("POST", "/datasets", files={"file": ("photos.zip", data, "application/zip")}, data=fields)
+
+    def ready_dataset(self, name: str) -> str:
+        res = self.upload_zip(dataset_zip(), name=name, split="0.6,0.2,0.2")
+        assert res.status_code == 202, res.text
+        ds = self.wait(f"/datasets/{res.json()['dataset']['id']}", lambda d: d["status"] != "preparing")
+        assert ds["status"] == "ready", ds
+        return str(ds["id"])
+
+    def train(self, dataset: str, epochs: int = 2, **extra) -> dict:
+        body = {"dataset": dataset, "epochs": epochs, "imgsz": 32, "batch": 8, "device": "cpu", "aug": "none",
+                "set": {"warmup_epochs": 0, "workers": 0}, **extra}
+        res = self.api("POST", "/jobs", json=body)
+        assert res.status_code == 202, res.text
+        return res.json()
+
+
+@pytest.fixture(scope="module")
+def studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Studio]:
+    s = Studio(tmp_path_factory.mktemp("studio") / "home").start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def ready(studio: Studio) -> str:
+    return studio.ready_dataset("colours")
+
+
+def test_zip_upload_is_prepared_with_every_check(studio, ready):
+    ds = studio.api("GET", f"/datasets/{ready}").json()
+    assert ds["name"] == "colours" and ds["classes"] == sorted(CLASSES) and ds["images"] == 60
+    assert set(ds["counts"]) == {"train", "val", "test"}
+    assert sum(ds["counts"]["val"].values()) == 12
+    val_img = next((studio.home / "datasets" / "colours" / "val" / "red").iterdir())
+    thumb = studio.api("GET", f"/datasets/{ready}/files/val/red/{val_img.name}", params={"size": 16})
+    assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
+    assert studio.api("GET", f"/datasets/{ready}/files/val/red/..%2F..%2Fmanifest.json").status_code == 404
+    assert studio.api("GET", f"/datasets/{ready}/files/val/red/nope.png").status_code == 404
+
+
+def test_folder_upload_with_labels_csv(studio):
+    files = [("files", (f"mix/{k:03d}-{CLASSES[k % 3]}.png", png_bytes(k % 3, 100 + k), "image/png"))
+             for k in range(36)]
+    labels = "filename,label\n" + "".join(f"{k:03d}-{CLASSES[k % 3]}.png,{CLASSES[k % 3]}\n" for k in range(36))
+    files.append(("labels", ("labels.csv", labels.encode(), "text/csv")))
+    res = studio.api("POST", "/datasets", files=files, data={"split": "0.6,0.2,0.2"})
+    assert res.status_code == 202, res.text
+    assert res.json()["dataset"]["name"] == "mix"  # the uploaded folder's name
+    ds = studio.wait(f"/datasets/{res.json()['dataset']['id']}", lambda d: d["status"] != "preparing")
+    assert ds["status"] == "ready" and ds["images"] == 36 and ds["classes"] == sorted(CLASSES)
+
+
+def test_a_failed_preparation_is_reported(studio):
+    res = studio.upload_zip(dataset_zip(("only",), per_class=10), name="oneclass")
+    assert res.status_code == 202
+    ds = studio.wait(f"/datasets/{res.json()['dataset']['id']}", lambda d: d["status"] != "preparing")
+    assert ds["status"] == "failed" and "only one class" in ds["error"]
+    job = studio.api("GET", f"/jobs/{res.json()['job']['id']}").json()
+    assert job["status"] == "failed" and "only one class" in studio.api("GET", f"/jobs/{job['id']}/log").text
+
+
+@pytest.mark.parametrize("kwargs, status, detail", [
+    ({"data": {"name": "x"}}, 422, "'file' archive or 'files' parts"),
+    ({"files": {"file": ("a.rar", b"xx", "application/octet-stream")}}, 422, "not an archive"),
+    ({"files": {"files": ("../evil.png", b"xx", "image/png")}}, 422, "escapes"),
+    ({"files": {"file": ("d.zip", b"x" * 9_000_000, "application/zip")}}, 413, "exceeds"),
+    ({"files": {"file": ("d.zip", b"PK", "application/zip")}, "data": {"split": "0.5,nan,0.5"}}, 422, "split"),
+    ({"files": {"file": ("d.zip", b"PK", "application/zip")}, "data": {"name": "../x"}}, 422, "name"),
+])
+def test_bad_uploads_get_4xx_naming_the_problem(studio, kwargs, status, detail):
+    before = sorted(p.name for p in (studio.home / ".studio" / "uploads").iterdir())
+    res = studio.api("POST", "/datasets", **kwargs)
+    assert res.status_code == status, res.text
+    assert detail in res.json()["detail"] and "Traceback" not in res.text
+    assert sorted(p.name for p in (studio.home / ".studio" / "uploads").iterdir()) == before  # nothing left
+
+
+def test_bad_job_requests_get_4xx_naming_the_field(studio, ready):
+    cases = [({"dataset": ready, "preset": "huge"}, 422, "preset: unknown 'huge'; valid presets: small-fast"),
+             ({"dataset": ready, "aug": "wild"}, 422, "aug: unknown 'wild'"),
+             ({"dataset": ready, "set": {"lr00": 1}}, 422, "set: unknown training argument(s) lr00"),
+             ({"dataset": ready, "set": {"data": "/etc"}}, 422, "set: data"),
+             ({"dataset": ready, "device": "gpu-please"}, 422, "device"),
+             ({"dataset": "nope"}, 404, "dataset 'nope' not found")]
+    for body, status, detail in cases:
+        res = studio.api("POST", "/jobs", json=body)
+        assert res.status_code == status and detail in res.json()["detail"], (body, res.text)
+    res = studio.api("POST", "/jobs", json={"dataset": ready, "epochs": 0})
+    assert res.status_code == 422 and "epochs" in json.dumps(res.json()["detail"])
+    assert studio.api("GET", "/jobs/nope").status_code == 404
+
+
+def _events(studio: Studio, job: str, last_id: str | None = None) -> list[tuple[int, str, dict]]:
+    headers = {**studio.headers, **({"Last-Event-ID": last_id} if last_id else {})}
+    out = []
+    with httpx.stream("GET", f"{studio.url}/api/v1/jobs/{job}/events", headers=headers, timeout=600) as res:
+        assert res.headers["content-type"].startswith("text/event-stream")
+        block: dict[str, str] = {}
+        for line in res.iter_lines():
+            if line:
+                key, _, value = line.partition(": ")
+                block[key] = value
+            elif block:
+                out.append((int(block["id"]), block["event"], json.loads(block["data"])))
+                block = {}
+    return out
+
+
+def test_training_job_streams_its_epochs_live_and_completes(studio, ready):
+    job = studio.train(ready, epochs=3)
+    assert job["status"] == "queued" and job["run"]
+    events = _events(studio, job["id"])
+    ids = [e[0] for e in events]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    kinds = [(k, d.get("status") or d.get("epoch")) for _, k, d in events]
+    assert kinds == [("status", "queued"), ("status", "running"), ("epoch", 1), ("epoch", 2), ("epoch", 3),
+                     ("status", "completed")]
+    epoch = events[2][2]
+    for key in ("train_loss", "val_loss", "top1", "top5", "precision", "recall", "f1", "avg_confidence", "lr",
+                "seconds"):
+        assert epoch[key] is not None, key
+    again = _events(studio, job["id"], last_id=str(events[3][0]))  # reconnect: exactly what was missed
+    assert [e[0] for e in again] == ids[4:]
+    detail = studio.api("GET", f"/jobs/{job['id']}").json()
+    assert detail["status"] == "completed" and detail["epoch"] == detail["epochs"] == 3
+    run = studio.api("GET", f"/runs/{job['run']}").json()
+    assert run["record"]["status"] == "completed" and len(run["epochs"]) == 3
+    assert "report/confusion_matrix.csv" in run["files"] and run["report"]["split"] == "test"
+    matrix = studio.api("GET", f"/runs/{job['run']}/files/report/confusion_matrix.csv")
+    assert matrix.status_code == 200 and matrix.text.startswith("true\\predicted")
+    assert studio.api("GET", f"/runs/{job['run']}/files/weights/best.pt").status_code == 404  # no pickles
+    assert studio.api("GET", f"/runs/{job['run']}/files/..%2F..%2Fstudio.db").status_code == 404
+    preview = studio.api("GET", f"/runs/{job['run']}/preview", params={"epoch": 2}).json()
+    assert preview["epoch"] == 2 and preview["epochs"] == [1, 2, 3]
+    assert len(preview["predictions"]["pred"]) == len(preview["images"]) > 0
+    assert job["run"] in [r["run"] for r in studio.api("GET", "/runs").json()]
+
+
+def test_cancel_mid_run_then_resume_to_completion(studio, ready):
+    job = studio.train(ready, epochs=6)
+    studio.wait(f"/jobs/{job['id']}", lambda j: j["epoch"] >= 1)
+    assert studio.api("POST", f"/jobs/{job['id']}/cancel").status_code == 200
+    cancelled = studio.wait(f"/jobs/{job['id']}", lambda j: j["status"] not in ("running", "queued"))
+    assert cancelled["status"] == "cancelled" and cancelled["epoch"] < 6
+    record = json.loads((studio.home / "runs" / job["run"] / "run.json").read_text())
+    assert record["status"] == "interrupted" and (studio.home / "runs" / job["run"] / "weights" / "last.pt").is_file()
+    assert studio.api("POST", f"/jobs/{job['id']}/resume").status_code == 202
+    done = studio.wait(f"/jobs/{job['id']}", lambda j: j["status"] in ("completed", "failed"))
+    assert done["status"] == "completed" and done["epoch"] == 6, done
+    assert json.loads((studio.home / "runs" / job["run"] / "run.json").read_text())["resumed"] == 1
+
+
+def test_deploy_predict_and_a_new_version_while_requests_are_in_flight(studio, ready):
+    run = next(r["run"] for r in studio.api("GET", "/runs").json() if r["status"] == "completed")
+    v1 = studio.api("POST", f"/runs/{run}/deploy", json={"model": "colours"})
+    assert v1.status_code == 201, v1.text
+    assert v1.json()["version"] == 1 and v1.json()["default"] and v1.json()["parity"]["passed"]
+    image = png_bytes(0, 3)
+    first = studio.api("POST", "/models/colours/predict", files={"file": ("r.png", image, "image/png")})
+    assert first.status_code == 200 and first.json()["model"]["name"] == "colours:v1"
+
+    async def hammer(stop: asyncio.Event) -> list[int]:
+        codes: list[int] = []
+        async with httpx.AsyncClient(timeout=60) as client:
+            while not stop.is_set():
+                res = await client.post(f"{studio.url}/api/v1/models/colours/predict",
+                                        files={"file": ("r.png", image, "image/png")})
+                codes.append(res.status_code)
+        return codes
+
+    async def scenario() -> tuple[list[int], httpx.Response]:
+        stop = asyncio.Event()
+        clients = [asyncio.create_task(hammer(stop)) for _ in range(4)]
+        async with httpx.AsyncClient(timeout=300) as client:
+            v2 = await client.post(f"{studio.url}/api/v1/runs/{run}/deploy", json={"model": "colours"})
+            switched = await client.post(f"{studio.url}/api/v1/models/colours/default", params={"version": 2})
+            assert switched.status_code == 200 and switched.json()["default_version"] == 2
+        await asyncio.sleep(0.5)
+        stop.set()
+        return [c for codes in await asyncio.gather(*clients) for c in codes], v2
+
+    codes, v2 = asyncio.run(scenario())
+    assert v2.status_code == 201 and v2.json()["version"] == 2
+    assert codes and set(codes) == {200}, f"{len(codes)} requests, statuses {set(codes)}"
+    after = studio.api("POST", "/models/colours/predict", files={"file": ("r.png", image, "image/png")})
+    assert after.json()["model"]["name"] == "colours:v2"
+    old = studio.api("POST", "/models/colours/predict", params={"version": 1},
+                     files={"file": ("r.png", image, "image/png")})
+    assert old.json()["model"]["name"] == "colours:v1"
+    bad = studio.api("POST", "/models/colours/predict", files={"file": ("x.txt", b"nope", "text/plain")})
+    assert bad.status_code == 415 and "x.txt" in bad.json()["detail"]
+    assert studio.api("POST", "/models/nope/predict", files={"file": ("r.png", image, "image/png")}).status_code == 404
+
+
+def test_simultaneous_uploads_and_jobs_get_distinct_ids(studio, ready):
+    async def scenario() -> list[httpx.Response]:
+        async with httpx.AsyncClient(timeout=120) as client:
+            uploads = [client.post(f"{studio.url}/api/v1/datasets", data={"name": f"twin{k}"},
+                                   files={"file": ("p.zip", dataset_zip(per_class=8), "application/zip")})
+                       for k in range(2)]
+            jobs = [client.post(f"{studio.url}/api/v1/jobs", json={"dataset": ready, "epochs": 1, "imgsz": 32,
+                                                                    "device": "cpu", "aug": "none"})
+                    for _ in range(3)]
+            return list(await asyncio.gather(*uploads, *jobs))
+
+    responses = asyncio.run(scenario())
+    assert [r.status_code for r in responses] == [202] * 5, [r.text for r in responses]
+    ids = [r.json()["dataset"]["id"] for r in responses[:2]] + [r.json()["id"] for r in responses[2:]]
+    assert len(set(ids)) == 5
+    for r in responses[2:]:
+        assert studio.api("POST", f"/jobs/{r.json()['id']}/cancel").status_code in (200, 409)
+    studio.wait("/jobs", lambda jobs: all(j["status"] not in ("queued", "running") for j in jobs))
+    in_use = studio.api("DELETE", f"/datasets/{ready}")
+    assert in_use.status_code == 204 or in_use.status_code == 409
+
+
+def test_the_web_process_never_loads_torch(studio):
+    maps = Path(f"/proc/{studio.proc.pid}/maps").read_text()  # type: ignore[union-attr]
+    assert "libtorch" not in maps and "torch/lib" not in maps and "ultralytics" not in maps
+
+
+def test_restart_mid_job_loses_nothing_and_the_key_is_enforced(tmp_path):
+    first = Studio(tmp_path / "home").start()
+    try:
+        dataset = first.ready_dataset("colours")
+        job = first.train(dataset, epochs=5)
+        first.wait(f"/jobs/{job['id']}", lambda j: j["epoch"] >= 1)
+    finally:
+        first.stop(signal.SIGTERM)
+    (tmp_path / "home" / ".studio" / "uploads" / ".partial-cut").mkdir()  # what a cut upload leaves
+    second = Studio(tmp_path / "home", env={"YOLOCLS_API_KEY": "k3y"}).start()
+    try:
+        assert second.api("GET", "/jobs").status_code == 401
+        second.headers = {"X-API-Key": "k3y"}
+        restarted = second.api("GET", f"/jobs/{job['id']}").json()
+        assert restarted["status"] == "interrupted" and "resume" in restarted["error"]
+        assert json.loads((tmp_path / "home" / "runs" / job["run"] / "run.json").read_text())["status"] == "interrupted"
+        assert not (tmp_path / "home" / ".studio" / "uploads" / ".partial-cut").exists()
+        assert second.api("GET", f"/datasets/{dataset}").json()["status"] == "ready"
+        assert second.api("POST", f"/jobs/{job['id']}/resume").status_code == 202
+        done = second.wait(f"/jobs/{job['id']}", lambda j: j["status"] in ("completed", "failed"))
+        assert done["status"] == "completed" and done["epoch"] == 5
+    finally:
+        second.stop()
