@@ -3,6 +3,9 @@
 #   serve (default, last stage): ONNX Runtime + the serving code; no torch, no Ultralytics; non-root.
 #     docker build -t yolocls-serve .
 #     docker run -p 8000:8000 -v "$PWD/runs/NAME:/models/run:ro" -e YOLOCLS_MODEL=/models/run yolocls-serve
+#   studio: the train image running `yolocls studio` (Ray jobs, HTTP API on 8080, state in the /data volume).
+#     docker build --target studio -t yolocls-studio .
+#     docker run -p 8080:8080 --shm-size=2g -e YOLOCLS_API_KEY=... -v "$PWD/studio-data:/data" yolocls-studio
 #   train: torch (CUDA) + Ultralytics + the whole CLI, for GPU hosts.
 #     docker build --target train -t yolocls-train .
 #     docker run --gpus all --ipc=host -v "$PWD/datasets:/work/datasets" -v "$PWD/runs:/work/runs" yolocls-train \
@@ -41,6 +44,17 @@ ENV YOLO_CONFIG_DIR=/tmp/ultralytics YOLO_OFFLINE=true YOLO_AUTOINSTALL=false \
 WORKDIR /work
 # Data loaders need shared memory: run with --ipc=host or --shm-size=8g.
 CMD ["yolocls", "--help"]
+
+# ---------- studio: the train image + the service (Ray is a package dependency) ----------
+FROM train AS studio
+# State (datasets/, runs/, models/, studio.db) lives in the /data volume. Binding 0.0.0.0 needs
+# YOLOCLS_API_KEY (or --insecure). Ray needs shared memory: run with --shm-size=2g or more.
+ENV YOLOCLS_HOME=/data YOLOCLS_HOST=0.0.0.0 YOLOCLS_PORT=8080
+VOLUME /data
+EXPOSE 8080
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+    CMD python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/health', timeout=4)"
+CMD ["yolocls", "studio"]
 
 # ---------- serve (default target) ----------
 FROM base AS serve
