@@ -137,3 +137,9 @@ def test_two_class_report_has_a_roc_auc(tmp_path):
     p_second = np.array([float(r.probs.data[1]) for r in results])
     y = np.array([int(p.parent.name == record.classes[1]) for p in paths])
     assert metrics["roc_auc_ovr"] == pytest.approx(_auc_by_counting(p_second, y), abs=1e-6)
+
+
+def test_studio_refuses_a_public_address_without_a_key(tmp_path, capsys):
+    assert main(["studio", "--host", "0.0.0.0", "--home", str(tmp_path)]) == 2
+    line = one_line(capsys.readouterr().err)
+    assert "YOLOCLS_API_KEY" in line and "--insecure" in line

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, File, Query, Request, UploadFile
+from fastapi import APIRouter, File, HTTPException, Query, Request, UploadFile
+from pydantic import BaseModel, Field
 
 from yolocls.inference.schemas import PredictResponse
 from yolocls.serving.routes import classify_uploads
@@ -28,6 +29,15 @@ async def predict(
     return await classify_uploads(state, file, top_k)
 
 
-@router.post("/{model}/default", response_model=ModelOut, summary="Choose the version /predict uses")
-async def set_default(request: Request, model: str, version: int = Query(..., ge=1)) -> ModelOut:
-    return studio_of(request).registry.set_default(model, version)
+class DefaultVersion(BaseModel):
+    version: int = Field(ge=1)
+
+
+@router.post("/{model}/default", response_model=ModelOut,
+             summary="Choose the version /predict uses: body {\"version\": N} or ?version=N")
+async def set_default(request: Request, model: str, body: DefaultVersion | None = None,
+                      version: int | None = Query(default=None, ge=1)) -> ModelOut:
+    chosen = body.version if body is not None else version
+    if chosen is None:
+        raise HTTPException(status_code=422, detail="version: required (body {\"version\": N} or ?version=N)")
+    return studio_of(request).registry.set_default(model, chosen)
