@@ -18,6 +18,7 @@ from yolocls import __version__
 from yolocls.core.errors import ConfigError, ModelError, YoloclsError
 from yolocls.core.fs import atomic_path, atomic_write_text, file_sha256, publish_dir, staging_dir
 from yolocls.data.layout import choose_split, list_split
+from yolocls.inference.cam_graph import CAM_OUTPUT, add_cam_output
 from yolocls.inference.onnx_predictor import EXPORT_RECORD, META_KEY, OnnxPredictor
 from yolocls.inference.predictor import predict_paths
 from yolocls.training.rundir import dataset_of_run, run_weights
@@ -74,9 +75,12 @@ class ExportOptions(BaseModel):
 
 
 def _embed_onnx_metadata(path: Path, meta: dict) -> None:
+    """Our metadata, and the class-activation output (`cam`) when the head is the standard one."""
     import onnx
 
     model = onnx.load(str(path))
+    if add_cam_output(model):
+        meta = {**meta, "cam_output": CAM_OUTPUT}
     props = {p.key: p for p in model.metadata_props}
     if META_KEY in props:
         props[META_KEY].value = json.dumps(meta)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from yolocls.core.errors import ConfigError
 from yolocls.core.limits import available_cpus
@@ -34,6 +35,8 @@ def add_serving(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", type=Path, default=None, help="exported .onnx or run folder (env YOLOCLS_MODEL)")
     p.add_argument("--top-k", type=int, default=5)
     p.add_argument("--json", action="store_true", help="print the same JSON as POST /predict")
+    p.add_argument("--explain", type=Path, metavar="OUT_DIR",
+                   help="also write a heatmap (class activation map of the top class) per image into OUT_DIR")
     p.set_defaults(func=cmd_predict)
 
 
@@ -100,8 +103,30 @@ def cmd_predict(args: argparse.Namespace) -> int:
         model=ModelRef(name=model.name, sha256=model.sha256),
         time_ms=round((time.perf_counter() - start) * 1000, 3))
     if args.json:
-        print(json.dumps(response.model_dump(by_alias=True), indent=2))
+        print(json.dumps(response.model_dump(by_alias=True, exclude_none=True), indent=2))
     else:
         for pred in response.predictions:
             print(f"{pred.filename}: {pred.class_name} ({pred.confidence:.3f})")
+    if args.explain is not None:
+        for written in write_heatmaps(model, args.images, args.explain):
+            print(f"heatmap: {written}")
     return 0
+
+
+def write_heatmaps(model: Any, images: list[Path], out_dir: Path) -> list[Path]:
+    """OUT_DIR/<image stem>.heatmap.png for each image (the top class's activation map over the image)."""
+    from yolocls.core.fs import atomic_path
+    from yolocls.inference.heatmap import overlay_png
+    from yolocls.inference.preprocess import load_image, preprocess
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written, taken = [], set()
+    for i, path in enumerate(images):
+        bgr = load_image(path)
+        probs, cams = model.predict_cam(preprocess(bgr, model.imgsz)[None])
+        name = f"{path.stem}.heatmap.png" if path.stem not in taken else f"{path.stem}-{i}.heatmap.png"
+        taken.add(path.stem)
+        with atomic_path(out_dir / name) as tmp:
+            tmp.write_bytes(overlay_png(bgr, cams[0, int(probs[0].argmax())], model.imgsz))
+        written.append(out_dir / name)
+    return written

@@ -55,6 +55,9 @@ class OnnxPredictor:
         self.sha256 = file_sha256(path)
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
+        outputs = [o.name for o in self.session.get_outputs()]
+        self.output_name = outputs[0]
+        self.cam_output: str | None = meta.get("cam_output") if meta.get("cam_output") in outputs else None
         self.fixed_batch = inp.shape[0] if isinstance(inp.shape[0], int) and inp.shape[0] > 0 else None
         self._check_input(list(inp.shape))
         self.name = str(meta.get("source_run") or path.stem)
@@ -69,7 +72,25 @@ class OnnxPredictor:
                              "(its metadata); re-export the model with `yolocls export`")
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
-        return np.asarray(self.session.run(None, {self.input_name: batch})[0], dtype=np.float32)
+        """Only the probabilities are asked for: the class-activation output costs nothing unless wanted."""
+        return np.asarray(self.session.run([self.output_name], {self.input_name: batch})[0], dtype=np.float32)
+
+    def predict_cam(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(probabilities (N, classes), class activation maps (N, classes, h, w)) for an explanation."""
+        if self.cam_output is None:
+            raise ModelError(f"{self.path}: this model has no class-activation output; re-export it with "
+                             "`yolocls export` to get heatmaps")
+        fixed = self.fixed_batch
+        probs, cams = [], []
+        for start in range(0, len(batch), fixed or max(1, len(batch))):
+            chunk = batch[start:start + (fixed or len(batch))]
+            n = len(chunk)
+            if fixed and n < fixed:
+                chunk = np.concatenate([chunk, np.zeros((fixed - n, *chunk.shape[1:]), dtype=chunk.dtype)])
+            p, c = self.session.run([self.output_name, self.cam_output], {self.input_name: chunk})
+            probs.append(np.asarray(p, np.float32)[:n])
+            cams.append(np.asarray(c, np.float32)[:n])
+        return np.concatenate(probs), np.concatenate(cams)
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """(N, 3, imgsz, imgsz) float32 -> (N, classes) probabilities, for any N: a model exported with a

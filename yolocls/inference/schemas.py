@@ -24,6 +24,8 @@ class Prediction(BaseModel):
     class_id: int
     confidence: float = Field(description="Probability of the most probable class (0-1)")
     top: list[ClassScore] = Field(description="The top_k classes, most probable first")
+    heatmap: str | None = Field(default=None, description="With ?explain=true: PNG (base64) of the most probable "
+                                "class's activation map over the image, at the image's size")
 
 
 class ModelRef(BaseModel):

@@ -15,8 +15,9 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from yolocls.core.imaging import image_pixels
+from yolocls.inference.heatmap import overlay_base64
 from yolocls.inference.predictor import Predictor
-from yolocls.inference.preprocess import preprocess_bytes
+from yolocls.inference.preprocess import decode_image, preprocess_bytes
 from yolocls.inference.schemas import Detail, ModelInfo, ModelRef, PredictResponse, to_predictions
 from yolocls.serving.admission import PixelBudget
 from yolocls.serving.batching import MicroBatcher
@@ -127,16 +128,18 @@ async def _samples(state: ServingState, datas: list[bytes], names: list[str], im
 
 
 @router.post("/predict", response_model=PredictResponse, dependencies=[Depends(check_api_key)],
-             responses=ERROR_RESPONSES, summary="Classify one or more images")
+             responses=ERROR_RESPONSES, summary="Classify one or more images", response_model_exclude_none=True)
 async def predict(
     request: Request,
     file: list[UploadFile] = File(..., description="One or more images, each in a part named 'file'"),
     top_k: int | None = Query(default=None, ge=1, le=1000, description="Classes per image (default 5)"),
+    explain: bool = Query(default=False, description="Add a heatmap (class activation map) per image"),
 ) -> PredictResponse:
-    return await classify_uploads(serving_state(request), file, top_k)
+    return await classify_uploads(serving_state(request), file, top_k, explain)
 
 
-async def classify_uploads(state: ServingState, file: list[UploadFile], top_k: int | None) -> PredictResponse:
+async def classify_uploads(state: ServingState, file: list[UploadFile], top_k: int | None,
+                           explain: bool = False) -> PredictResponse:
     """The whole /predict: limits, decoding under the budget, micro-batched inference, the response
     (shared by `yolocls serve` and the studio's model endpoint)."""
     start = time.perf_counter()
@@ -155,9 +158,37 @@ async def classify_uploads(state: ServingState, file: list[UploadFile], top_k: i
     except BaseException:
         batcher.withdraw(len(datas))
         raise
-    rows = await asyncio.gather(*[batcher.submit(s) for s in samples])
-    state.metrics.images.inc(len(rows))
+    if explain:
+        batcher.withdraw(len(datas))
+        probs, heatmaps = await _explained(state, datas, names, samples)
+    else:
+        probs, heatmaps = np.stack(await asyncio.gather(*[batcher.submit(s) for s in samples])), None
+    state.metrics.images.inc(len(probs))
     k = min(top_k or settings.default_top_k, len(model.classes))
-    return PredictResponse(predictions=to_predictions(np.stack(rows), names, model.classes, k),
+    predictions = to_predictions(probs, names, model.classes, k)
+    for prediction, heatmap in zip(predictions, heatmaps or []):
+        prediction.heatmap = heatmap
+    return PredictResponse(predictions=predictions,
                            model=ModelRef(name=model_name(model), sha256=getattr(model, "sha256", "")),
                            time_ms=round((time.perf_counter() - start) * 1000, 3))
+
+
+async def _explained(state: ServingState, datas: list[bytes], names: list[str], samples: list[np.ndarray]
+                     ) -> tuple[np.ndarray, list[str]]:
+    """Probabilities and class activation maps in one model call, then one overlay per image (decoded
+    again at full size under the pixel budget)."""
+    model = state.model
+    predict_cam = getattr(model, "predict_cam", None)
+    if predict_cam is None:
+        raise HTTPException(status_code=422, detail="explain: this model cannot produce heatmaps")
+    assert model is not None and state.budget is not None
+    probs, cams = await asyncio.to_thread(predict_cam, np.stack(samples))
+    top = probs.argmax(axis=1)
+
+    async def one(i: int) -> str:
+        pixels = await asyncio.to_thread(image_pixels, datas[i], names[i], state.settings.max_pixels)
+        async with state.budget.hold(pixels, state.settings.queue_timeout_s):  # type: ignore[union-attr]
+            bgr = await asyncio.to_thread(decode_image, datas[i], names[i], state.settings.max_pixels)
+            return await asyncio.to_thread(overlay_base64, bgr, cams[i, top[i]], model.imgsz)
+
+    return probs, list(await asyncio.gather(*[one(i) for i in range(len(datas))]))

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import precision_recall_fscore_support
 
 from yolocls.core.fs import atomic_write_text
 from yolocls.data.layout import list_split
@@ -41,9 +40,16 @@ def choose_preview(dataset: Path, classes: list[str], seed: str, size: int = PRE
 
 
 def _macro(y_true: np.ndarray, pred: np.ndarray, n_classes: int) -> tuple[float, float, float]:
-    p, r, f, _ = precision_recall_fscore_support(y_true, pred, labels=np.arange(n_classes), average="macro",
-                                                 zero_division=0)
-    return float(p), float(r), float(f)
+    """Macro precision, recall and F1 (scikit-learn's definitions, zero_division=0) from a confusion matrix:
+    numpy only, so recording them costs microseconds per epoch."""
+    matrix = np.bincount(y_true * n_classes + pred, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+    tp = np.diag(matrix).astype(np.float64)
+    predicted, actual = matrix.sum(axis=0), matrix.sum(axis=1)
+    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
+    recall = np.divide(tp, actual, out=np.zeros_like(tp), where=actual > 0)
+    denom = precision + recall
+    f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
+    return float(precision.mean()), float(recall.mean()), float(f1.mean())
 
 
 def _scalar(value: Any) -> float | None:

@@ -18,15 +18,17 @@ async def list_models(request: Request) -> list[ModelOut]:
     return studio_of(request).registry.list()
 
 
-@router.post("/{model}/predict", response_model=PredictResponse, summary="Classify images with a model version")
+@router.post("/{model}/predict", response_model=PredictResponse, summary="Classify images with a model version",
+             response_model_exclude_none=True)
 async def predict(
     request: Request, model: str,
     file: list[UploadFile] = File(..., description="One or more images, each in a part named 'file'"),
     top_k: int | None = Query(default=None, ge=1, le=1000),
     version: int | None = Query(default=None, ge=1, description="Default: the model's default version"),
+    explain: bool = Query(default=False, description="Add a heatmap (class activation map) per image"),
 ) -> PredictResponse:
     state = await studio_of(request).registry.state(model, version)
-    return await classify_uploads(state, file, top_k)
+    return await classify_uploads(state, file, top_k, explain)
 
 
 class DefaultVersion(BaseModel):

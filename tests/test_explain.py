@@ -1,0 +1,90 @@
+"""Heatmaps: the exported class activation maps equal a torch reference, agree with the probabilities, and are
+served over the original image; the default /predict answer is unchanged."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from tests.test_server import jpeg
+from yolocls.cli import main
+from yolocls.inference.onnx_predictor import OnnxPredictor
+from yolocls.inference.preprocess import preprocess
+from yolocls.serving.app import create_app
+from yolocls.serving.settings import ServeSettings
+
+
+@pytest.fixture(scope="module")
+def onnx_model(exported_run: Path) -> OnnxPredictor:
+    return OnnxPredictor(exported_run / "weights" / "best.onnx")
+
+
+@pytest.fixture(scope="module")
+def batch(onnx_model) -> np.ndarray:
+    images = [cv2.imdecode(np.frombuffer(jpeg(k, (40 + 7 * k, 36)), np.uint8), cv2.IMREAD_COLOR) for k in range(6)]
+    return np.stack([preprocess(im, onnx_model.imgsz) for im in images])
+
+
+def test_the_exported_model_has_a_cam_output_that_explains_its_probabilities(onnx_model, batch):
+    assert onnx_model.cam_output == "cam"
+    probs, cams = onnx_model.predict_cam(batch)
+    assert cams.shape[:2] == (len(batch), len(onnx_model.classes)) and cams.ndim == 4
+    logits = cams.mean(axis=(2, 3))  # pooling and the linear layer commute
+    softmax = np.exp(logits - logits.max(axis=1, keepdims=True))
+    softmax /= softmax.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(softmax, probs, atol=1e-5)
+    np.testing.assert_allclose(onnx_model.predict(batch), probs, atol=1e-6)  # the default output is unchanged
+
+
+def test_cam_from_onnx_equals_the_torch_reference(exported_run, onnx_model, batch):
+    import torch
+    from ultralytics import YOLO
+
+    net = YOLO(str(exported_run / "weights" / "best.pt")).model.float().eval()
+    head = net.model[-1]
+    features: list[torch.Tensor] = []
+    handle = head.conv.register_forward_hook(lambda module, inputs, output: features.append(output))
+    with torch.inference_mode():
+        net(torch.from_numpy(batch))
+    handle.remove()
+    weight, bias = head.linear.weight, head.linear.bias
+    reference = (torch.einsum("ck,nkhw->nchw", weight, features[0]) + bias[None, :, None, None]).numpy()
+    _, cams = onnx_model.predict_cam(batch)
+    np.testing.assert_allclose(cams, reference, atol=1e-4)
+
+
+def test_predict_explain_returns_a_heatmap_at_image_size_and_default_output_is_unchanged(exported_run):
+    with TestClient(create_app(ServeSettings(model=exported_run))) as client:
+        photo = jpeg(3, (97, 61))
+        plain = client.post("/predict", files={"file": ("p.jpg", photo, "image/jpeg")}).json()
+        assert "heatmap" not in plain["predictions"][0]
+        explained = client.post("/predict?explain=true", files=[("file", ("p.jpg", photo, "image/jpeg")),
+                                                                 ("file", ("q.jpg", jpeg(4, (30, 80)), "image/jpeg"))])
+        assert explained.status_code == 200, explained.text
+        first, second = explained.json()["predictions"]
+        assert first["class"] == plain["predictions"][0]["class"]
+        assert first["confidence"] == pytest.approx(plain["predictions"][0]["confidence"], abs=1e-5)
+        for prediction, size in ((first, (97, 61)), (second, (30, 80))):
+            png = Image.open(io.BytesIO(base64.b64decode(prediction["heatmap"])))
+            assert png.format == "PNG" and png.size == size
+
+
+def test_cli_predict_explain_writes_overlays(exported_run, tmp_path, capsys):
+    image = tmp_path / "shoe.jpg"
+    image.write_bytes(jpeg(9, (120, 90)))
+    assert main(["predict", str(image), "--model", str(exported_run), "--explain", str(tmp_path / "heat"),
+                 "--json"]) == 0
+    out = capsys.readouterr().out
+    body = json.loads(out[:out.rindex("}") + 1])
+    assert "heatmap" not in body["predictions"][0]
+    written = tmp_path / "heat" / "shoe.heatmap.png"
+    with Image.open(written) as im:
+        assert im.size == (120, 90)
