@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import shutil
 from pathlib import Path
 
 import cv2
@@ -23,8 +24,19 @@ from yolocls.serving.settings import ServeSettings
 
 
 @pytest.fixture(scope="module")
-def onnx_model(exported_run: Path) -> OnnxPredictor:
-    return OnnxPredictor(exported_run / "weights" / "best.onnx")
+def run_224(trained_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny run exported at 224 px (a 7x7 activation map, the smallest shipped as heatmaps)."""
+    from yolocls.export import ExportOptions, export_model
+
+    copy = tmp_path_factory.mktemp("explain") / "run224"
+    shutil.copytree(trained_run, copy, ignore=shutil.ignore_patterns("report", "*.onnx", "export*.json"))
+    assert export_model(ExportOptions(run_dir=copy, imgsz=224)).parity.passed
+    return copy
+
+
+@pytest.fixture(scope="module")
+def onnx_model(run_224: Path) -> OnnxPredictor:
+    return OnnxPredictor(run_224 / "weights" / "best.onnx")
 
 
 @pytest.fixture(scope="module")
@@ -44,11 +56,11 @@ def test_the_exported_model_has_a_cam_output_that_explains_its_probabilities(onn
     np.testing.assert_allclose(onnx_model.predict(batch), probs, atol=1e-6)  # the default output is unchanged
 
 
-def test_cam_from_onnx_equals_the_torch_reference(exported_run, onnx_model, batch):
+def test_cam_from_onnx_equals_the_torch_reference(run_224, onnx_model, batch):
     import torch
     from ultralytics import YOLO
 
-    net = YOLO(str(exported_run / "weights" / "best.pt")).model.float().eval()
+    net = YOLO(str(run_224 / "weights" / "best.pt")).model.float().eval()
     head = net.model[-1]
     features: list[torch.Tensor] = []
     handle = head.conv.register_forward_hook(lambda module, inputs, output: features.append(output))
@@ -61,8 +73,8 @@ def test_cam_from_onnx_equals_the_torch_reference(exported_run, onnx_model, batc
     np.testing.assert_allclose(cams, reference, atol=1e-4)
 
 
-def test_predict_explain_returns_a_heatmap_at_image_size_and_default_output_is_unchanged(exported_run):
-    with TestClient(create_app(ServeSettings(model=exported_run))) as client:
+def test_predict_explain_returns_a_heatmap_at_image_size_and_default_output_is_unchanged(run_224):
+    with TestClient(create_app(ServeSettings(model=run_224))) as client:
         photo = jpeg(3, (97, 61))
         plain = client.post("/predict", files={"file": ("p.jpg", photo, "image/jpeg")}).json()
         assert "heatmap" not in plain["predictions"][0]
@@ -77,10 +89,10 @@ def test_predict_explain_returns_a_heatmap_at_image_size_and_default_output_is_u
             assert png.format == "PNG" and png.size == size
 
 
-def test_cli_predict_explain_writes_overlays(exported_run, tmp_path, capsys):
+def test_cli_predict_explain_writes_overlays(run_224, tmp_path, capsys):
     image = tmp_path / "shoe.jpg"
     image.write_bytes(jpeg(9, (120, 90)))
-    assert main(["predict", str(image), "--model", str(exported_run), "--explain", str(tmp_path / "heat"),
+    assert main(["predict", str(image), "--model", str(run_224), "--explain", str(tmp_path / "heat"),
                  "--json"]) == 0
     out = capsys.readouterr().out
     body = json.loads(out[:out.rindex("}") + 1])
@@ -88,3 +100,15 @@ def test_cli_predict_explain_writes_overlays(exported_run, tmp_path, capsys):
     written = tmp_path / "heat" / "shoe.heatmap.png"
     with Image.open(written) as im:
         assert im.size == (120, 90)
+
+
+def test_maps_too_coarse_to_be_faithful_are_refused_not_decorated(exported_run, tmp_path, capsys):
+    """The 32 px model has a 1x1 map: a heatmap of it would be a flat colour, so explain says why instead."""
+    with TestClient(create_app(ServeSettings(model=exported_run))) as client:
+        res = client.post("/predict?explain=true", files={"file": ("p.jpg", jpeg(1), "image/jpeg")})
+        assert res.status_code == 422 and "only 1x1 cells (imgsz 32)" in res.json()["detail"]
+        assert client.post("/predict", files={"file": ("p.jpg", jpeg(1), "image/jpeg")}).status_code == 200
+    image = tmp_path / "a.jpg"
+    image.write_bytes(jpeg(2))
+    assert main(["predict", str(image), "--model", str(exported_run), "--explain", str(tmp_path / "h")]) == 2
+    assert "imgsz >= 224" in capsys.readouterr().err

@@ -116,7 +116,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def write_heatmaps(model: Any, images: list[Path], out_dir: Path) -> list[Path]:
     """OUT_DIR/<image stem>.heatmap.png for each image (the top class's activation map over the image)."""
     from yolocls.core.fs import atomic_path
-    from yolocls.inference.heatmap import overlay_png
+    from yolocls.inference.heatmap import check_faithful_grid, overlay_png
     from yolocls.inference.preprocess import load_image, preprocess
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -124,6 +124,7 @@ def write_heatmaps(model: Any, images: list[Path], out_dir: Path) -> list[Path]:
     for i, path in enumerate(images):
         bgr = load_image(path)
         probs, cams = model.predict_cam(preprocess(bgr, model.imgsz)[None])
+        check_faithful_grid(cams.shape, model.imgsz)
         name = f"{path.stem}.heatmap.png" if path.stem not in taken else f"{path.stem}-{i}.heatmap.png"
         taken.add(path.stem)
         with atomic_path(out_dir / name) as tmp:

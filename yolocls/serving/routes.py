@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from yolocls.core.imaging import image_pixels
-from yolocls.inference.heatmap import overlay_base64
+from yolocls.inference.heatmap import check_faithful_grid, overlay_base64
 from yolocls.inference.predictor import Predictor
 from yolocls.inference.preprocess import decode_image, preprocess_bytes
 from yolocls.inference.schemas import Detail, ModelInfo, ModelRef, PredictResponse, to_predictions
@@ -183,6 +183,7 @@ async def _explained(state: ServingState, datas: list[bytes], names: list[str], 
         raise HTTPException(status_code=422, detail="explain: this model cannot produce heatmaps")
     assert model is not None and state.budget is not None
     probs, cams = await asyncio.to_thread(predict_cam, np.stack(samples))
+    check_faithful_grid(cams.shape, model.imgsz)
     top = probs.argmax(axis=1)
 
     async def one(i: int) -> str:
