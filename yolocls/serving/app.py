@@ -93,19 +93,24 @@ def create_app(settings: ServeSettings | None = None, predictor: Predictor | Non
     if protected:
         _add_protected_docs(app)
 
+    add_error_handlers(app, log)
+    app.include_router(router)
+    app.add_middleware(LimitAndMeasure, max_body_bytes=settings.max_body_bytes,  # type: ignore[arg-type]
+                       max_inflight_bytes=settings.max_inflight_body_bytes, metrics=state.metrics)
+    return app
+
+
+def add_error_handlers(app: FastAPI, logger: logging.Logger) -> None:
+    """A user's mistake -> its status and a JSON `detail`; anything else -> 500, logged, no traceback sent."""
+
     @app.exception_handler(YoloclsError)
     async def on_user_error(request: Request, exc: YoloclsError) -> JSONResponse:
         return JSONResponse(status_code=exc.status_code, content={"detail": str(exc)}, headers=exc.headers or None)
 
     @app.exception_handler(Exception)
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s", request.url.path)
+        logger.exception("unhandled error on %s", request.url.path)
         return JSONResponse(status_code=500, content={"detail": "internal server error"})
-
-    app.include_router(router)
-    app.add_middleware(LimitAndMeasure, max_body_bytes=settings.max_body_bytes,  # type: ignore[arg-type]
-                       max_inflight_bytes=settings.max_inflight_body_bytes, metrics=state.metrics)
-    return app
 
 
 def _add_protected_docs(app: FastAPI) -> None:

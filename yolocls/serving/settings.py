@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AfterValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from yolocls.core.limits import DEFAULT_MAX_PIXELS
+
+
+def non_empty_key(value: SecretStr | None) -> SecretStr | None:
+    """An API key that is set but empty must not silently mean "no auth"."""
+    if value is not None and not value.get_secret_value().strip():
+        raise ValueError("is set but empty; unset it to run without a key, or set a real key")
+    return value
+
+
+ApiKey = Annotated[SecretStr | None, AfterValidator(non_empty_key)]
 
 
 class ServeSettings(BaseSettings):
@@ -23,7 +34,7 @@ class ServeSettings(BaseSettings):
     max_pixels: int = Field(default=DEFAULT_MAX_PIXELS, ge=1, description="Per-image pixel limit (413 above)")
     max_files: int = Field(default=16, ge=1, description="Most files per request (413 above)")
     default_top_k: int = 5
-    api_key: SecretStr | None = Field(default=None, description="When set, /predict, /model and /docs "
+    api_key: ApiKey = Field(default=None, description="When set, /predict, /model and /docs "
                                       "need X-API-Key")
     threads: int | None = Field(default=None, ge=1, description="ONNX Runtime intra-op threads (default: the "
                                 "CPUs this container may use)")
@@ -38,12 +49,6 @@ class ServeSettings(BaseSettings):
                                          "held at once, over all requests (503 above): bounds upload memory")
     queue_timeout_s: float = Field(default=2.0, ge=0, description="Longest wait for decode capacity before 503")
 
-    @field_validator("api_key")
-    @classmethod
-    def _key_not_empty(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not value.get_secret_value().strip():
-            raise ValueError("is set but empty; unset it to serve without a key, or set a real key")
-        return value
 
     @property
     def request_pixels(self) -> int:

@@ -8,11 +8,10 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, FastAPI
 
 from yolocls import __version__
-from yolocls.core.errors import YoloclsError
+from yolocls.serving.app import add_error_handlers
 from yolocls.studio.api import datasets, jobs, models, runs
 from yolocls.studio.api.auth import require_key
 from yolocls.studio.db import Database, migrate
@@ -67,14 +66,7 @@ def create_studio_app(settings: StudioSettings | None = None) -> FastAPI:
                   description="Upload datasets, train on Ray, watch runs, deploy and try models. All under /api/v1.")
     app.state.studio = studio
 
-    @app.exception_handler(YoloclsError)
-    async def on_user_error(request: Request, exc: YoloclsError) -> JSONResponse:
-        return JSONResponse(status_code=exc.status_code, content={"detail": str(exc)}, headers=exc.headers or None)
-
-    @app.exception_handler(Exception)
-    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s", request.url.path)
-        return JSONResponse(status_code=500, content={"detail": "internal server error"})
+    add_error_handlers(app, log)
 
     api = APIRouter(prefix="/api/v1", dependencies=[Depends(require_key)])
     for module in (datasets, jobs, runs, models):

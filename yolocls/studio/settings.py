@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from yolocls.serving.settings import ApiKey
 
 DB_FILE = "studio.db"
 
@@ -20,7 +22,7 @@ class StudioSettings(BaseSettings):
     database_url: str | None = Field(default=None, description="SQLAlchemy URL (default: sqlite in home)")
     ray_address: str | None = Field(default=None, description="Join this Ray cluster (default: RAY_ADDRESS, "
                                     "else a local Ray started by the studio)")
-    api_key: SecretStr | None = Field(default=None, description="When set, every /api route needs X-API-Key")
+    api_key: ApiKey = Field(default=None, description="When set, every /api route needs X-API-Key")
     insecure: bool = Field(default=False, description="Allow a non-loopback address without an API key")
     max_upload_bytes: int = Field(default=2 * 1024**3, ge=1, description="Largest dataset upload (413 above)")
     cpu_training_slots: int = Field(default=1, ge=1, description="Training jobs at once on a CPU-only cluster")
@@ -29,12 +31,6 @@ class StudioSettings(BaseSettings):
                                   "this long is killed")
     poll_s: float = Field(default=0.25, gt=0, description="How often jobs are checked for progress")
 
-    @field_validator("api_key")
-    @classmethod
-    def _key_not_empty(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not value.get_secret_value().strip():
-            raise ValueError("is set but empty; unset it to run without a key, or set a real key")
-        return value
 
     @property
     def db_url(self) -> str:
