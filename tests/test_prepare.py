@@ -483,10 +483,10 @@ def test_prepare_ctrl_c_leaves_nothing_behind(tmp_path):
 
     src = tmp_path / "src"
     rng = np.random.default_rng(0)
-    for c in ("a", "b"):
+    for c in ("a", "b"):  # enough work (several seconds) that the signal surely lands mid-run on a busy machine
         (src / c).mkdir(parents=True)
-        for k in range(1500):
-            Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(src / c / f"{k}.png")
+        for k in range(2500):
+            Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(src / c / f"{k}.bmp")
     work = tmp_path / "work"
     work.mkdir()
     proc = subprocess.Popen([sys.executable, "-m", "yolocls", "prepare", str(src), "--out", str(work / "out")],
