@@ -38,6 +38,7 @@ def cmd_studio(args: argparse.Namespace) -> int:
     os.environ.setdefault("YOLO_OFFLINE", "true")
     print(f"yolocls studio: home {settings.home}, http://{settings.host}:{settings.port} (API /api/v1, docs /docs)",
           flush=True)
+    # Open event streams last as long as their job: on SIGTERM they get 5 s, then the studio stops anyway.
     uvicorn.run(create_studio_app(settings), host=settings.host, port=settings.port, log_level="info",
-                access_log=False)
+                access_log=False, timeout_graceful_shutdown=5)
     return 0
