@@ -489,8 +489,10 @@ def test_prepare_ctrl_c_leaves_nothing_behind(tmp_path):
             Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(src / c / f"{k}.bmp")
     work = tmp_path / "work"
     work.mkdir()
+    # A shell starts background jobs with SIGINT ignored and Python keeps that: give the child a terminal's default.
     proc = subprocess.Popen([sys.executable, "-m", "yolocls", "prepare", str(src), "--out", str(work / "out")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 60
     while time.time() < deadline and not list(work.glob(".out.tmp-*")):
         time.sleep(0.005)
