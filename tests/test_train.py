@@ -296,3 +296,29 @@ def test_ctrl_c_after_the_last_epoch_leaves_a_completed_run(learnable_dataset, t
     assert record["status"] == "completed" and record["epochs_completed"] == 3 and record["error"] is None
     res = yolocls("train", "--resume", runs / "fin", "--no-report")
     assert res.returncode == 2 and "nothing to resume" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_a_checkpoint_cut_by_a_killed_process_is_restored(tmp_path):
+    """SIGKILL or power loss while Ultralytics rewrites last.pt in place: the previous version survives."""
+    import zipfile
+
+    from yolocls.training.rundir import repair_checkpoints, run_weights
+
+    weights = tmp_path / "run" / "weights"
+    weights.mkdir(parents=True)
+    with zipfile.ZipFile(weights / "last.pt", "w") as zf:  # torch checkpoints are zip archives
+        zf.writestr("archive/data.pkl", b"epoch 3")
+    good = (weights / "last.pt").read_bytes()
+    code = ("import os, sys\n"
+            "from pathlib import Path\n"
+            "from yolocls.training.rundir import keep_previous\n"
+            f"last = Path({str(weights / 'last.pt')!r})\n"
+            "with keep_previous([last]):\n"
+            "    last.write_bytes(b'PK\\x03\\x04 half of epoch 4')\n"
+            "    os._exit(137)  # killed mid-write\n")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 137
+    assert (weights / "last.pt").read_bytes() != good and (weights / "last.pt.prev").is_file()
+    assert repair_checkpoints(tmp_path / "run") == ["last.pt"]
+    assert (weights / "last.pt").read_bytes() == good and not (weights / "last.pt.prev").exists()
+    (weights / "best.pt").write_bytes(good)
+    assert run_weights(tmp_path / "run", "last", "resume")[1].read_bytes() == good

@@ -22,6 +22,7 @@ from yolocls.studio.service import Studio
 from yolocls.studio.settings import StudioSettings
 
 log = logging.getLogger("yolocls.studio")
+STOP_TIMEOUT_S = 30  # on shutdown, how long running training jobs get to reach their next batch
 
 
 def build_studio(settings: StudioSettings) -> Studio:
@@ -59,6 +60,7 @@ def create_studio_app(settings: StudioSettings | None = None) -> FastAPI:
             loop.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await loop
+            await asyncio.to_thread(studio.scheduler.stop_running, STOP_TIMEOUT_S)
             await studio.registry.close()
             await asyncio.to_thread(studio.engine.stop)
 

@@ -177,6 +177,29 @@ class Scheduler:
         else:
             self.set_status(s, job, "failed", result.get("error"))
 
+    def stop_running(self, timeout_s: float) -> None:
+        """Studio shutdown: ask running training jobs to stop at their next batch (checkpoints complete),
+        wait for them up to `timeout_s`, and mark them interrupted (resumable). Killing a worker outright
+        could cut a checkpoint in half."""
+        import time
+
+        with self.db.session() as s:
+            running = [j for j in s.scalars(select(JobRow).where(JobRow.status == "running", JobRow.kind == "train"))
+                       if j.id in self.handles and j.run_name]
+        for job in running:
+            stop = self.runs_dir / str(job.run_name) / STOP_FILE
+            stop.write_text(json.dumps({"job": job.id, "reason": "studio shutdown"}))
+        deadline = time.monotonic() + timeout_s
+        while running and time.monotonic() < deadline and not all(self.engine.done(self.handles[j.id])
+                                                                   for j in running):
+            time.sleep(0.1)
+        with self.db.session() as s:
+            for job in running:
+                row = s.get(JobRow, job.id)
+                if row is not None and row.status == "running":
+                    self._progress(s, row)
+                    self.set_status(s, row, "interrupted", "the studio stopped while this job ran; resume it")
+
     # ---------- actions ----------
 
     def cancel(self, job_id: str) -> None:

@@ -13,7 +13,10 @@ import contextlib
 import signal
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
+
+from yolocls.training.rundir import keep_previous
 
 
 class InterruptGuard:
@@ -68,7 +71,14 @@ class InterruptGuard:
         """Ultralytics callback: guard the trainer's checkpoint writes and mark its final phase."""
         import ultralytics.engine.trainer as trainer_module
 
-        trainer.save_model = self._wrap(trainer.save_model)
+        save_model = trainer.save_model
+        weights = [Path(trainer.last), Path(trainer.best)] if hasattr(trainer, "last") else []
+
+        def save_keeping_previous(*args: Any, **kwargs: Any) -> Any:
+            with keep_previous(weights):
+                return save_model(*args, **kwargs)
+
+        trainer.save_model = self._wrap(save_keeping_previous)
         final_eval = trainer.final_eval
 
         def marked_final_eval(*args: Any, **kwargs: Any) -> Any:
@@ -77,7 +87,12 @@ class InterruptGuard:
 
         trainer.final_eval = marked_final_eval
         original_strip = trainer_module.strip_optimizer  # the name final_eval calls
-        trainer_module.strip_optimizer = self._wrap(original_strip)
+
+        def strip_keeping_previous(f: Any = "best.pt", *args: Any, **kwargs: Any) -> Any:
+            with keep_previous([Path(f)], copy=True):  # it reads the file before rewriting it
+                return original_strip(f, *args, **kwargs)
+
+        trainer_module.strip_optimizer = self._wrap(strip_keeping_previous)
 
         def restore_strip() -> None:
             trainer_module.strip_optimizer = original_strip

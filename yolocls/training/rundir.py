@@ -7,6 +7,11 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import shutil
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
@@ -180,6 +185,46 @@ def best_from_results(rows: list[dict[str, float]]) -> tuple[int | None, dict[st
     return best, best_metrics
 
 
+def _settle(path: Path, prev: Path) -> None:
+    """Keep `path` when it is a complete checkpoint (torch saves zip archives), else restore `prev`."""
+    if path.is_file() and zipfile.is_zipfile(path):
+        prev.unlink(missing_ok=True)
+    else:
+        os.replace(prev, path)
+
+
+@contextmanager
+def keep_previous(paths: list[Path], copy: bool = False) -> Iterator[None]:
+    """While checkpoints are rewritten in place, keep each old version as `<name>.prev`; afterwards keep the
+    new file if it is complete, else put the old one back. A process killed outright (SIGKILL, power loss)
+    leaves the `.prev`, which `repair_checkpoints` restores. `copy` for writers that read the file first."""
+    kept = []
+    for path in paths:
+        if path.is_file():
+            prev = path.with_name(path.name + ".prev")
+            if copy:
+                shutil.copy2(path, prev)
+            else:
+                os.replace(path, prev)
+            kept.append((path, prev))
+    try:
+        yield
+    finally:
+        for path, prev in kept:
+            _settle(path, prev)
+
+
+def repair_checkpoints(run_dir: Path) -> list[str]:
+    """Restore checkpoints a killed process left half-written; returns the names restored."""
+    restored = []
+    for prev in sorted((run_dir / WEIGHTS_DIR).glob("*.pt.prev")):
+        path = prev.with_name(prev.name[: -len(".prev")])
+        if not (path.is_file() and zipfile.is_zipfile(path)):
+            restored.append(path.name)
+        _settle(path, prev)
+    return restored
+
+
 def weights_path(run_dir: Path, which: str) -> Path:
     """runs/<name>/weights/<which>.pt (which: best | last)."""
     return run_dir / WEIGHTS_DIR / f"{which}.pt"
@@ -190,6 +235,7 @@ def run_weights(run_dir: Path, which: str, action: str) -> tuple[Path, Path]:
     run_dir = run_dir.expanduser().resolve()
     if not run_dir.is_dir():
         raise RunError(f"{run_dir}: run folder not found")
+    repair_checkpoints(run_dir)
     weights = weights_path(run_dir, which)
     if not weights.is_file():
         raise RunError(f"{weights}: no weights to {action} (the run has not finished an epoch?); train first"

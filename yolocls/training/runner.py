@@ -26,6 +26,7 @@ from yolocls.training.rundir import (
     load_run_record,
     now,
     read_results,
+    repair_checkpoints,
     unique_run_dir,
     weights_path,
 )
@@ -148,12 +149,15 @@ def _new_run(opts: TrainOptions) -> tuple[RunRecord, Path, str, dict[str, Any]]:
 def _resume_run(opts: TrainOptions) -> tuple[RunRecord, Path, str, dict[str, Any]]:
     run_dir = opts.resume.expanduser().resolve()  # type: ignore[union-attr]
     record = load_run_record(run_dir)
-    last = weights_path(run_dir, "last")
     if record is None:
         raise RunError(f"{run_dir}: no run.json; not a yolocls run folder")
     if record.status == "completed" or (record.epochs_planned and record.epochs_completed >= record.epochs_planned):
         raise RunError(f"{run_dir}: nothing to resume: all {record.epochs_completed} epochs finished "
                        f"(status {record.status}); see `yolocls report {run_dir}` or start a new run")
+    restored = repair_checkpoints(run_dir)
+    if restored:
+        log(f"restored {', '.join(restored)} from the copy kept while it was being written (the run was killed)")
+    last = weights_path(run_dir, "last")
     if not last.is_file():
         raise RunError(f"{run_dir}: no weights/last.pt to resume from (the run stopped before its first epoch); "
                        "start a new run")
