@@ -6,6 +6,7 @@ import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from fastapi import Request
 from sqlalchemy import select
@@ -20,6 +21,8 @@ from yolocls.studio.scheduler import Scheduler, aware
 from yolocls.studio.schemas import DatasetOut, JobOut
 from yolocls.studio.settings import StudioSettings
 from yolocls.training.rundir import read_epochs
+
+Row = TypeVar("Row", DatasetRow, JobRow)
 
 
 class NotFound(YoloclsError):
@@ -52,12 +55,15 @@ class Studio:
 
     # ---------- datasets ----------
 
-    def dataset_row(self, dataset_id: str) -> DatasetRow:
+    def _get(self, table: type[Row], key: str, noun: str) -> Row:
         with self.db.session() as s:
-            row = s.get(DatasetRow, dataset_id)
+            row = s.get(table, key)
         if row is None:
-            raise NotFound(f"dataset '{dataset_id}' not found")
+            raise NotFound(f"{noun} '{key}' not found")
         return row
+
+    def dataset_row(self, dataset_id: str) -> DatasetRow:
+        return self._get(DatasetRow, dataset_id, "dataset")
 
     def dataset_out(self, row: DatasetRow) -> DatasetOut:
         out = DatasetOut(id=row.id, name=row.name, status=row.status, error=row.error,  # type: ignore[arg-type]
@@ -89,11 +95,7 @@ class Studio:
     # ---------- jobs ----------
 
     def job_row(self, job_id: str) -> JobRow:
-        with self.db.session() as s:
-            row = s.get(JobRow, job_id)
-        if row is None:
-            raise NotFound(f"job '{job_id}' not found")
-        return row
+        return self._get(JobRow, job_id, "job")
 
     def job_out(self, row: JobRow, with_metrics: bool = True) -> JobOut:
         epochs = read_epochs(self.scheduler.runs_dir / row.run_name) if row.run_name and with_metrics else []
