@@ -54,6 +54,12 @@ def image_pixels(data: bytes, name: str, max_pixels: int = DEFAULT_MAX_PIXELS) -
         return int(im.size[0] * im.size[1])
 
 
+def jpeg_complete(data: bytes) -> bool:
+    """A JPEG ends with its EOI marker. Ultralytics "repairs" one that does not by rewriting it in place, and
+    OpenCV decodes the part that is there: such files go through Pillow, which says they are truncated."""
+    return data.endswith(b"\xff\xd9")
+
+
 def png_bit_depth(data: bytes) -> int:
     return data[24] if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 24 else 0
 
@@ -136,7 +142,7 @@ def decode_bgr(data: bytes, name: str = "image", max_pixels: int = DEFAULT_MAX_P
     Ultralytics), else Pillow + `to_rgb8` (what prepare writes for those files). Errors name the file:
     EmptyImageError (422), ImageTooLargeError (413), ImageError (415: unsupported, corrupt or truncated)."""
     im = open_image(data, name, max_pixels)
-    if opencv_faithful(im, data) and not (im.format == "JPEG" and not data.endswith(b"\xff\xd9")):
+    if opencv_faithful(im, data) and (im.format != "JPEG" or jpeg_complete(data)):
         return opencv_decode(data, name)
     pixels = np.array(load_rgb8(im, name))  # a writable copy; Pillow's is released on return
     return cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR, dst=pixels)

@@ -10,7 +10,15 @@ import numpy as np
 from PIL import Image
 
 from yolocls.core.errors import EmptyImageError, ImageTooLargeError, YoloclsError
-from yolocls.core.imaging import DEFAULT_MAX_PIXELS, load_rgb8, open_image, opencv_decode, opencv_faithful, orientation
+from yolocls.core.imaging import (
+    DEFAULT_MAX_PIXELS,
+    jpeg_complete,
+    load_rgb8,
+    open_image,
+    opencv_decode,
+    opencv_faithful,
+    orientation,
+)
 
 # Formats hard-linked as they are when their pixels are already 8-bit RGB (what every reader sees alike).
 PASSTHROUGH_FORMATS = {"JPEG": ".jpg", "PNG": ".png"}
@@ -47,16 +55,10 @@ def dhash(im: Image.Image, size: int = 16) -> int:
     return int.from_bytes(np.packbits(bits).tobytes(), "big")
 
 
-def _jpeg_needs_rewrite(data: bytes) -> bool:
-    # Ultralytics "repairs" JPEGs not ending in FFD9 by rewriting them in place; a hard link would
-    # then modify the user's original, so such files are re-encoded instead.
-    return not data.endswith(b"\xff\xd9")
-
-
 def needs_conversion(im: Image.Image, data: bytes) -> bool:
     """False only for files every reader (OpenCV, Pillow, Ultralytics) sees as the same upright 8-bit RGB."""
     return (im.format not in PASSTHROUGH_FORMATS or im.mode != "RGB" or not opencv_faithful(im, data)
-            or orientation(im) not in (0, 1) or (im.format == "JPEG" and _jpeg_needs_rewrite(data)))
+            or orientation(im) not in (0, 1) or (im.format == "JPEG" and not jpeg_complete(data)))
 
 
 def _scan_reason(exc: YoloclsError) -> str:

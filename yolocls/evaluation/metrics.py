@@ -5,38 +5,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from pydantic import BaseModel, Field
 from sklearn.metrics import confusion_matrix, log_loss, precision_recall_fscore_support, roc_auc_score
 
+from yolocls.evaluation.summary import ClassMetrics, ReportMetrics
 from yolocls.inference.predictor import top_k
-
-
-class ClassMetrics(BaseModel):
-    precision: float
-    recall: float
-    f1: float
-    support: int
-    avg_confidence: float = Field(description="Mean top-1 probability over images whose true class is this one")
-
-
-class ReportMetrics(BaseModel):
-    """`report/metrics.json`."""
-
-    split: str
-    weights: str
-    images: int
-    top1: float
-    top5: float
-    macro: dict[str, float] = Field(description="precision / recall / f1, unweighted mean over classes")
-    weighted: dict[str, float] = Field(description="precision / recall / f1, weighted by support")
-    avg_confidence: float = Field(description="Mean top-1 probability over all images")
-    avg_confidence_correct: float | None
-    avg_confidence_wrong: float | None
-    ece: float = Field(description="Expected calibration error, 15 equal-width confidence bins")
-    roc_auc_ovr: float | None = Field(description="Macro one-vs-rest ROC-AUC (two classes: the AUC of the "
-                                       "second class); null when a class has no images")
-    log_loss: float
-    per_class: dict[str, ClassMetrics]
 
 
 def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = 15) -> float:

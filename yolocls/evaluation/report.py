@@ -15,13 +15,13 @@ from tqdm import tqdm
 from yolocls.core.fs import publish_dir, staging_dir
 from yolocls.core.limits import available_cpus
 from yolocls.data.layout import choose_split, list_split
-from yolocls.evaluation.metrics import ReportMetrics, compute_metrics, confusion
+from yolocls.evaluation.metrics import compute_metrics, confusion
 from yolocls.evaluation.plots import plot_confusion, plot_mistakes, plot_training_curves
 from yolocls.evaluation.report_html import write_html
+from yolocls.evaluation.summary import METRICS_FILE, REPORT_DIR, ReportMetrics
 from yolocls.inference.predictor import predict_paths, top_k
 from yolocls.training.rundir import dataset_of_run, read_results, run_weights
 
-REPORT_DIR = "report"
 MAX_MISTAKES = 16
 
 
@@ -69,7 +69,7 @@ def _write_tables(out: Path, ev: Evaluation, metrics: ReportMetrics) -> pd.DataF
     """metrics.json, per_class.csv, predictions.csv, confusion_matrix.csv; returns the per-class table."""
     classes, probs, y_true = ev.classes, ev.probs, ev.y_true
     pred, conf = probs.argmax(axis=1), probs.max(axis=1)
-    (out / "metrics.json").write_text(metrics.model_dump_json(indent=2), encoding="utf-8")
+    (out / METRICS_FILE).write_text(metrics.model_dump_json(indent=2), encoding="utf-8")
     per_class = pd.DataFrame([{"class": c, **m.model_dump()} for c, m in metrics.per_class.items()],
                              columns=["class", "precision", "recall", "f1", "support", "avg_confidence"])
     per_class.to_csv(out / "per_class.csv", index=False)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from yolocls.evaluation.metrics import ReportMetrics
+from yolocls.evaluation.summary import ReportMetrics
 from yolocls.training.rundir import load_run_record
 
 

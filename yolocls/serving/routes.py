@@ -6,13 +6,14 @@ import asyncio
 import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from fastapi import APIRouter, Depends, File, Header, HTTPException, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import SecretStr
 
 from yolocls.core.imaging import image_pixels
 from yolocls.inference.heatmap import check_faithful_grid, overlay_base64
@@ -37,7 +38,6 @@ class ServingState:
     batcher: MicroBatcher | None = None
     prep: ThreadPoolExecutor | None = None
     budget: PixelBudget | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def serving_state(request: Request) -> ServingState:
@@ -48,11 +48,15 @@ def model_name(model: Predictor) -> str:
     return str(getattr(model, "name", None) or type(model).__name__)
 
 
-async def check_api_key(request: Request, x_api_key: str | None = Header(default=None)) -> None:
-    settings = serving_state(request).settings
-    expected = settings.api_key.get_secret_value() if settings.api_key else None
-    if expected and not (x_api_key and secrets.compare_digest(x_api_key.encode(), expected.encode())):
+def require_api_key(key: SecretStr | None, given: str | None) -> None:
+    """401 unless `given` matches the configured key (constant-time); nothing to check without a key."""
+    expected = key.get_secret_value() if key else None
+    if expected and not (given and secrets.compare_digest(given.encode(), expected.encode())):
         raise HTTPException(status_code=401, detail="missing or invalid X-API-Key header")
+
+
+async def check_api_key(request: Request, x_api_key: str | None = Header(default=None)) -> None:
+    require_api_key(serving_state(request).settings.api_key, x_api_key)
 
 
 router = APIRouter()
@@ -104,9 +108,10 @@ async def _sample(state: ServingState, data: bytes, name: str, pixels: int, imgs
             raise
 
 
-async def _samples(state: ServingState, datas: list[bytes], names: list[str], imgsz: int) -> list[np.ndarray]:
+async def _samples(state: ServingState, datas: list[bytes], names: list[str], imgsz: int
+                   ) -> tuple[list[np.ndarray], list[int]]:
     """Headers of every file first (limits checked, nothing decoded), then the decodes; one failure
-    cancels the files still waiting for the budget."""
+    cancels the files still waiting for the budget. Returns the samples and each image's pixel count."""
     settings = state.settings
 
     def headers() -> list[int]:
@@ -119,7 +124,7 @@ async def _samples(state: ServingState, datas: list[bytes], names: list[str], im
                                                     "(YOLOCLS_MAX_REQUEST_PIXELS); send fewer or smaller images")
     tasks = [asyncio.create_task(_sample(state, d, n, px, imgsz)) for d, n, px in zip(datas, names, pixels)]
     try:
-        return list(await asyncio.gather(*tasks))
+        return list(await asyncio.gather(*tasks)), pixels
     except BaseException:
         for task in tasks:
             task.cancel()
@@ -154,13 +159,13 @@ async def classify_uploads(state: ServingState, file: list[UploadFile], top_k: i
     datas = [await f.read() for f in file]  # spooled to disk past 1 MB: read in a thread, not on the loop
     batcher.announce(len(datas))
     try:
-        samples = await _samples(state, datas, names, model.imgsz)
+        samples, pixels = await _samples(state, datas, names, model.imgsz)
     except BaseException:
         batcher.withdraw(len(datas))
         raise
     if explain:
         batcher.withdraw(len(datas))
-        probs, heatmaps = await _explained(state, datas, names, samples)
+        probs, heatmaps = await _explained(state, datas, names, samples, pixels)
     else:
         probs, heatmaps = np.stack(await asyncio.gather(*[batcher.submit(s) for s in samples])), None
     state.metrics.images.inc(len(probs))
@@ -173,8 +178,8 @@ async def classify_uploads(state: ServingState, file: list[UploadFile], top_k: i
                            time_ms=round((time.perf_counter() - start) * 1000, 3))
 
 
-async def _explained(state: ServingState, datas: list[bytes], names: list[str], samples: list[np.ndarray]
-                     ) -> tuple[np.ndarray, list[str]]:
+async def _explained(state: ServingState, datas: list[bytes], names: list[str], samples: list[np.ndarray],
+                     pixels: list[int]) -> tuple[np.ndarray, list[str]]:
     """Probabilities and class activation maps in one model call, then one overlay per image (decoded
     again at full size under the pixel budget)."""
     model = state.model
@@ -187,8 +192,7 @@ async def _explained(state: ServingState, datas: list[bytes], names: list[str], 
     top = probs.argmax(axis=1)
 
     async def one(i: int) -> str:
-        pixels = await asyncio.to_thread(image_pixels, datas[i], names[i], state.settings.max_pixels)
-        async with state.budget.hold(pixels, state.settings.queue_timeout_s):  # type: ignore[union-attr]
+        async with state.budget.hold(pixels[i], state.settings.queue_timeout_s):  # type: ignore[union-attr]
             bgr = await asyncio.to_thread(decode_image, datas[i], names[i], state.settings.max_pixels)
             return await asyncio.to_thread(overlay_base64, bgr, cams[i, top[i]], model.imgsz)
 

@@ -63,20 +63,6 @@ class DatasetCreated(BaseModel):
     job: JobOut
 
 
-class RunSummary(BaseModel):
-    run: str
-    status: str
-    preset: str | None = None
-    dataset: str | None = None
-    epochs: str | None = None
-    best_epoch: int | None = None
-    val_top1: float | None = None
-    split: str | None = None
-    top1: float | None = None
-    macro_f1: float | None = None
-    started: datetime | None = None
-
-
 class RunDetail(BaseModel):
     run: str
     record: dict[str, Any] | None

@@ -5,16 +5,17 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse
 
+from yolocls.evaluation.summary import RunSummary, leaderboard
 from yolocls.studio import runs as run_views
-from yolocls.studio.schemas import DeployRequest, ModelVersionOut, PreviewOut, RunDetail, RunSummary
+from yolocls.studio.schemas import DeployRequest, ModelVersionOut, PreviewOut, RunDetail
 from yolocls.studio.service import studio_of
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 
 
 @router.get("", response_model=list[RunSummary])
-async def leaderboard(request: Request) -> list[RunSummary]:
-    return run_views.leaderboard(studio_of(request).scheduler.runs_dir)
+async def list_runs(request: Request) -> list[RunSummary]:
+    return leaderboard(studio_of(request).scheduler.runs_dir)
 
 
 @router.get("/{name}", response_model=RunDetail)
