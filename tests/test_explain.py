@@ -112,3 +112,25 @@ def test_maps_too_coarse_to_be_faithful_are_refused_not_decorated(exported_run, 
     image.write_bytes(jpeg(2))
     assert main(["predict", str(image), "--model", str(exported_run), "--explain", str(tmp_path / "h")]) == 2
     assert "imgsz >= 224" in capsys.readouterr().err
+
+
+def test_the_report_mistakes_gallery_shows_the_predicted_and_the_true_class_evidence(run_224, tmp_path):
+    """At 224 px each mistake gets three panels: the image, the predicted class's map, the true class's map;
+    the two maps are those of different classes (not one map drawn twice)."""
+    from yolocls.evaluation.mistakes import _explained, draw_mistakes
+    from yolocls.evaluation.torch_predictor import TorchPredictor
+
+    model = TorchPredictor(run_224 / "weights" / "best.pt", "cpu")
+    model.imgsz = 224  # evaluate at the exported size (the network is fully convolutional up to the pooling)
+    image = tmp_path / "x.jpg"
+    image.write_bytes(jpeg(5, (90, 70)))
+    bgr = cv2.imread(str(image))
+    probs, cams = model.predict_cam(preprocess(bgr, 224)[None])
+    wrong = (int(probs[0].argmax()) + 1) % len(model.classes)
+    panels, titles = _explained(model, bgr, wrong, model.classes)
+    assert [p.shape for p in panels] == [(70, 90, 3)] * 3
+    assert f"evidence for {model.classes[wrong]}" in titles[2] and "(predicted)" in titles[1]
+    assert not np.array_equal(panels[1], panels[2])
+    assert draw_mistakes(model, [image], [wrong], model.classes, tmp_path / "mistakes.png")
+    with Image.open(tmp_path / "mistakes.png") as im:
+        assert im.width > im.height  # one row of three panels

@@ -16,6 +16,7 @@ from PIL import Image
 from yolocls.cli import main
 from yolocls.core.fs import file_sha256
 from yolocls.inference.onnx_predictor import OnnxPredictor
+from yolocls.inference.openset import calibrate, policy_of
 from yolocls.inference.preprocess import preprocess
 
 
@@ -57,21 +58,33 @@ def test_export_errors(tmp_path, capsys):
     assert "no weights to export" in capsys.readouterr().err
 
 
+def _cli_predict(images: list[Path], model: Path, *flags: str) -> dict:
+    res = subprocess.run([sys.executable, "-m", "yolocls", "predict", *map(str, images), "--model",
+                          str(model), "--json", "--top-k", "2", *flags], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout)
+
+
 def test_predict_cli_json_matches_runtime(exported_run):
+    """--no-abstain: the model's own probabilities; by default the calibrated ones, `unknown` below thresholds."""
     dataset = Path(json.loads((exported_run / "run.json").read_text())["dataset"])
     images = sorted((dataset / "test").rglob("*.png"))[:3]
-    res = subprocess.run([sys.executable, "-m", "yolocls", "predict", *map(str, images), "--model",
-                          str(exported_run), "--json", "--top-k", "2"], capture_output=True, text=True, timeout=120)
-    assert res.returncode == 0, res.stderr
-    body = json.loads(res.stdout)
-    assert [p["filename"] for p in body["predictions"]] == [str(p) for p in images]
     clf = OnnxPredictor(exported_run / "weights" / "best.onnx")
-    for pred, path in zip(body["predictions"], images):
+    policy = policy_of(clf.metadata)
+    assert policy is not None and policy.temperature != 1.0
+    plain, default = _cli_predict(images, exported_run, "--no-abstain"), _cli_predict(images, exported_run)
+    assert [p["filename"] for p in plain["predictions"]] == [str(p) for p in images]
+    for raw, cal, path in zip(plain["predictions"], default["predictions"], images):
         probs = clf.predict(preprocess(cv2.imread(str(path)), clf.imgsz)[None])[0]
-        assert pred["class_id"] == int(probs.argmax()) and pred["class"] == clf.classes[pred["class_id"]]
-        assert pred["confidence"] == pytest.approx(float(probs.max()), abs=1e-6)
-        assert len(pred["top"]) == 2 and pred["top"][0]["class"] == pred["class"]
-    assert body["model"]["sha256"] == clf.sha256
+        assert raw["class_id"] == int(probs.argmax()) and raw["class"] == clf.classes[raw["class_id"]]
+        assert raw["confidence"] == pytest.approx(float(probs.max()), abs=1e-6) and raw["unknown"] is False
+        assert len(raw["top"]) == 2 and raw["top"][0]["class"] == raw["class"]
+        calibrated = calibrate(probs[None], policy.temperature)[0]
+        assert cal["confidence"] == pytest.approx(float(calibrated.max()), abs=1e-6)
+        below = calibrated.max() < policy.thresholds[raw["class"]]
+        assert cal["unknown"] is bool(below) and cal["class"] == (None if below else raw["class"])
+        assert cal["top"][0]["class"] == raw["class"]  # the classes are listed either way
+    assert plain["model"]["sha256"] == clf.sha256
 
 
 def test_predict_cli_refuses_pt_files(exported_run, capsys):

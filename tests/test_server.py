@@ -70,7 +70,7 @@ def test_predict_several_files_in_order_with_top_k(client, onnx_path):
     model = OnnxPredictor(onnx_path)
     files = [png(class_image(i, 500 + i)) for i in range(3)]
     parts = [("file", (f"img{i}.png", d, "image/png")) for i, d in enumerate(files)]
-    res = client.post("/predict?top_k=2", files=parts)
+    res = client.post("/predict?top_k=2&abstain=false", files=parts)  # the model's own answer
     assert res.status_code == 200, res.text
     body = res.json()
     assert [p["filename"] for p in body["predictions"]] == ["img0.png", "img1.png", "img2.png"]
@@ -170,7 +170,8 @@ def test_serve_with_two_worker_processes(onnx_path):
         model = OnnxPredictor(onnx_path)
         for i in range(8):
             data = jpeg(900 + i)
-            res = httpx.post(f"{url}/predict", files=[("file", (f"{i}.jpg", data, "image/jpeg"))], timeout=30)
+            res = httpx.post(f"{url}/predict?abstain=false", files=[("file", (f"{i}.jpg", data, "image/jpeg"))],
+                             timeout=30)
             assert res.status_code == 200 and res.json()["predictions"][0]["class_id"] == expected_for(model, data)[0]
     finally:
         proc.terminate()
@@ -187,7 +188,7 @@ def test_many_concurrent_requests_are_all_answered_correctly_and_batched(live_se
         if i % 6 == 0:  # a bad upload in the mix must not disturb the others
             bad = await client.post(f"{live_server}/predict", files=[("file", ("bad.jpg", b"xx", "image/jpeg"))])
             assert bad.status_code == 415
-        res = await client.post(f"{live_server}/predict", files=files)
+        res = await client.post(f"{live_server}/predict?abstain=false", files=files)
         assert res.status_code == 200, res.text
         return res.json()
 

@@ -18,8 +18,10 @@ from yolocls import __version__
 from yolocls.core.errors import ConfigError, ModelError, YoloclsError
 from yolocls.core.fs import atomic_path, atomic_write_text, file_sha256, publish_dir, staging_dir
 from yolocls.data.layout import choose_split, list_split
+from yolocls.evaluation.openset import KNOWN_RECALL, TARGET_PRECISION, fit_policy
 from yolocls.inference.cam_graph import CAM_OUTPUT, add_cam_output
 from yolocls.inference.onnx_predictor import EXPORT_RECORD, META_KEY, OnnxPredictor
+from yolocls.inference.openset import OpenSetPolicy
 from yolocls.inference.predictor import predict_paths
 from yolocls.training.rundir import dataset_of_run, run_weights
 
@@ -62,6 +64,8 @@ class ExportRecord(BaseModel):
     source_weights: str
     preprocessing: dict[str, str]
     parity: Parity
+    openset: OpenSetPolicy | None = Field(default=None, description="Temperature and per-class thresholds fitted on "
+                                          "the parity split's .pt probabilities, embedded in the model's metadata")
     created: datetime
     yolocls_version: str
 
@@ -72,6 +76,9 @@ class ExportOptions(BaseModel):
     imgsz: int | None = None
     weights: Literal["best", "last"] = "best"
     data: Path | None = None
+    openset: bool = True
+    target_precision: float = Field(default=TARGET_PRECISION, gt=0, le=1)
+    known_recall: float = Field(default=KNOWN_RECALL, gt=0, le=1)
 
 
 def _embed_onnx_metadata(path: Path, meta: dict) -> None:
@@ -181,16 +188,19 @@ def export_model(opts: ExportOptions) -> ExportRecord:
     classes = torch_model.classes
     dataset = dataset_of_run(run_dir, opts.data)
     split = choose_split(dataset, "val")
-    paths, _ = list_split(dataset, split, classes)
+    paths, labels = list_split(dataset, split, classes)
     # Export into a staging folder; publish only after the parity check, so a failed or interrupted
     # export never replaces a good model that a server may be using.
     with staging_dir(weights.parent / "export") as staging:
         exported = _export_staged(weights, staging, opts.format, imgsz)
+        reference = _reference_probs(torch_model.yolo, paths, imgsz)
+        policy = fit_policy(reference, labels, classes, opts.target_precision, opts.known_recall) \
+            if opts.openset and split == "val" and len(paths) else None
         if opts.format == "onnx":
             _embed_onnx_metadata(exported, {"classes": classes, "imgsz": imgsz, "source_run": run_dir.name,
-                                            "format": opts.format, "preprocessing": PREPROCESSING})
+                                            "format": opts.format, "preprocessing": PREPROCESSING,
+                                            **({"openset": policy.model_dump()} if policy else {})})
         runtime = _runtime_model(opts.format, exported, classes, imgsz)
-        reference = _reference_probs(torch_model.yolo, paths, imgsz)
         with tqdm(total=len(paths), desc=f"parity check ({opts.format})", unit="img", file=sys.stderr,
                   disable=None) as bar:
             parity = check_parity(reference, predict_paths(runtime, paths, on_batch=bar.update), split)
@@ -199,7 +209,7 @@ def export_model(opts: ExportOptions) -> ExportRecord:
         record = ExportRecord(
             format=opts.format, path=str(final.relative_to(run_dir)), sha256=sha, classes=classes, imgsz=imgsz,
             dynamic_batch=opts.format == "onnx", source_weights=str(weights.relative_to(run_dir)),
-            preprocessing=PREPROCESSING, parity=parity, created=datetime.now(timezone.utc),
+            preprocessing=PREPROCESSING, parity=parity, openset=policy, created=datetime.now(timezone.utc),
             yolocls_version=__version__)
         if not parity.passed:
             _write_record(record, run_dir / FAILED_RECORD)

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from yolocls.cli.train import add_openset_flags
 from yolocls.core.errors import ConfigError
 from yolocls.core.limits import available_cpus
 
@@ -19,6 +20,9 @@ def add_serving(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--imgsz", type=int, help="default: the training image size")
     e.add_argument("--weights", choices=["best", "last"], default="best")
     e.add_argument("--data", type=Path, help="dataset for the parity check (default: the run's)")
+    add_openset_flags(e)
+    e.add_argument("--no-openset", action="store_true",
+                   help="do not embed the open-set thresholds: the model always answers a class")
     e.set_defaults(func=cmd_export)
     s = sub.add_parser("serve", help="serve an exported model over HTTP (POST /predict)",
                        description="FastAPI + uvicorn. Every option can also come from YOLOCLS_* environment "
@@ -37,6 +41,9 @@ def add_serving(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print the same JSON as POST /predict")
     p.add_argument("--explain", type=Path, metavar="OUT_DIR",
                    help="also write a heatmap (class activation map of the top class) per image into OUT_DIR")
+    p.add_argument("--no-abstain", action="store_true",
+                   help="always answer the most probable class with the model's own probabilities (ignore the "
+                        "model's open-set thresholds, like ?abstain=false)")
     p.set_defaults(func=cmd_predict)
 
 
@@ -44,12 +51,18 @@ def cmd_export(args: argparse.Namespace) -> int:
     from yolocls.export import ExportOptions, export_model
 
     rec = export_model(ExportOptions(run_dir=args.run_dir, format=args.format, imgsz=args.imgsz,
-                                     weights=args.weights, data=args.data))
+                                     weights=args.weights, data=args.data, openset=not args.no_openset,
+                                     target_precision=args.target_precision, known_recall=args.known_recall))
     p = rec.parity
     print(f"exported {rec.format}: {args.run_dir / rec.path} (sha256 {rec.sha256[:12]}..., imgsz {rec.imgsz}, "
           f"{len(rec.classes)} classes)")
     print(f"parity on {p.images} {p.split} images: top-1 agreement {p.top1_agreement:.4f}, max probability "
           f"difference {p.max_prob_diff:.2e} -> {'PASSED' if p.passed else 'FAILED'}")
+    if rec.openset is not None:
+        o = rec.openset
+        print(f"open set: temperature {o.temperature:.3f}, thresholds {min(o.thresholds.values()):.3f}.."
+              f"{max(o.thresholds.values()):.3f} (target precision {o.target_precision} on {p.split}); "
+              "predictions below them answer 'unknown' unless ?abstain=false")
     print(f"record: {args.run_dir / 'export.json'}")
     return 0
 
@@ -87,6 +100,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     import time
 
     from yolocls.inference.onnx_predictor import OnnxPredictor, resolve_model_path
+    from yolocls.inference.openset import policy_of
     from yolocls.inference.predictor import predict_paths
     from yolocls.inference.schemas import ModelRef, PredictResponse, to_predictions
 
@@ -98,15 +112,17 @@ def cmd_predict(args: argparse.Namespace) -> int:
     model = OnnxPredictor(resolve_model_path(model_path))
     probs = predict_paths(model, args.images, batch_size=32)  # bounded memory for many images
     k = min(args.top_k, len(model.classes))
+    policy = None if args.no_abstain else policy_of(model.metadata)
     response = PredictResponse(
-        predictions=to_predictions(probs, [str(p) for p in args.images], model.classes, k),
+        predictions=to_predictions(probs, [str(p) for p in args.images], model.classes, k, policy),
         model=ModelRef(name=model.name, sha256=model.sha256),
         time_ms=round((time.perf_counter() - start) * 1000, 3))
     if args.json:
         print(json.dumps(response.model_dump(by_alias=True, exclude_none=True), indent=2))
     else:
         for pred in response.predictions:
-            print(f"{pred.filename}: {pred.class_name} ({pred.confidence:.3f})")
+            answer = pred.class_name or f"unknown (closest: {pred.top[0].class_name})"
+            print(f"{pred.filename}: {answer} ({pred.confidence:.3f})")
     if args.explain is not None:
         for written in write_heatmaps(model, args.images, args.explain):
             print(f"heatmap: {written}")

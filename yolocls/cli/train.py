@@ -83,6 +83,26 @@ def cmd_presets(args: argparse.Namespace) -> int:
     return 0
 
 
+def fraction(text: str) -> float:
+    """An argparse type: a number in (0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"{text} is not in (0, 1]")
+    return value
+
+
+def add_openset_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--target-precision", type=fraction, default=0.95,
+                   help="precision each class's answers must reach on val; below its threshold the model answers "
+                        "'unknown' (default 0.95)")
+    p.add_argument("--known-recall", type=fraction, default=0.95,
+                   help="thresholds are at least high enough to leave out the least confident (1 - this) of each "
+                        "class's correct val answers; 1 keeps them all (default 0.95)")
+
+
 def add_report(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="metrics, confusion matrices and mistakes for a run",
                        description="Evaluate a run's weights and write RUN_DIR/report/ (metrics.json, per_class.csv, "
@@ -93,6 +113,9 @@ def add_report(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--weights", choices=["best", "last"], default="best")
     p.add_argument("--data", type=Path, help="dataset folder (for runs without run.json, or a moved dataset)")
     p.add_argument("--device", default="auto", help="auto (first GPU when available, default) or cpu")
+    add_openset_flags(p)
+    p.add_argument("--ood", type=Path, metavar="DIR",
+                   help="a folder of images of none of the classes: report the fraction answered 'unknown'")
     p.set_defaults(func=cmd_report)
     r = sub.add_parser("runs", help="leaderboard of all runs under runs/")
     r.add_argument("--runs-dir", type=Path, default=Path("runs"))
@@ -104,7 +127,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     from yolocls.evaluation.report import ReportOptions, print_report_summary, write_report
 
     result = write_report(ReportOptions(run_dir=args.run_dir, split=args.split, weights=args.weights,
-                                        data=args.data, device=args.device))
+                                        data=args.data, device=args.device, ood=args.ood,
+                                        target_precision=args.target_precision, known_recall=args.known_recall))
     print_report_summary(result)
     return 0
 

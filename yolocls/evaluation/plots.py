@@ -75,12 +75,13 @@ def plot_training_curves(rows: list[dict[str, float]], path: Path) -> bool:
     return True
 
 
-def plot_mistakes(images: list[np.ndarray], titles: list[str], path: Path) -> bool:
-    """A grid of RGB images with 'true / predicted (confidence)' titles; False when there are none."""
+def plot_mistakes(images: list[np.ndarray], titles: list[str], path: Path, cols: int = 4,
+                  title: str = "Most confident mistakes") -> bool:
+    """A grid of RGB images with their titles; False when there are none."""
     if not images:
         return False
     plt = _plt()
-    cols = min(4, len(images))
+    cols = min(cols, len(images))
     rows = (len(images) + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.9 * rows), squeeze=False)
     for ax in axes.flat:
@@ -88,8 +89,31 @@ def plot_mistakes(images: list[np.ndarray], titles: list[str], path: Path) -> bo
     for ax, img, title in zip(axes.flat, images, titles):
         ax.imshow(img)
         ax.set_title(title, fontsize=8)
-    fig.suptitle("Most confident mistakes")
+    fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
+
+
+def plot_risk_coverage(points: list[tuple[float, float]], coverage: float, accuracy: float | None, path: Path
+                       ) -> bool:
+    """Accuracy of the answered images vs the fraction answered, with the chosen operating point."""
+    if not points:
+        return False
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    ax.plot([c for c, _ in points], [a for _, a in points], label="answer the most confident fraction")
+    if accuracy is not None:
+        ax.scatter([coverage], [accuracy], color="red", zorder=3,
+                   label=f"thresholds: coverage {coverage:.2f}, accuracy {accuracy:.3f}")
+    ax.set_xlabel("coverage (fraction answered)")
+    ax.set_ylabel("accuracy of the answers")
+    ax.set_xlim(0, 1.02)
+    ax.set_title("Risk-coverage")
+    ax.legend(fontsize=8, loc="lower left")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
     plt.close(fig)
     return True

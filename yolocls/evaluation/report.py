@@ -5,24 +5,31 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, TextIO
+from typing import TYPE_CHECKING, Literal, TextIO
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from tqdm import tqdm
 
+from yolocls.core.errors import ConfigError, YoloclsError
 from yolocls.core.fs import publish_dir, staging_dir
 from yolocls.core.limits import available_cpus
 from yolocls.data.layout import choose_split, list_split
 from yolocls.evaluation.metrics import compute_metrics, confusion
-from yolocls.evaluation.plots import plot_confusion, plot_mistakes, plot_training_curves
+from yolocls.evaluation.mistakes import draw_mistakes
+from yolocls.evaluation.openset import KNOWN_RECALL, TARGET_PRECISION, OpenSetReport, openset_report
+from yolocls.evaluation.plots import plot_confusion, plot_risk_coverage, plot_training_curves
 from yolocls.evaluation.report_html import write_html
 from yolocls.evaluation.summary import METRICS_FILE, REPORT_DIR, ReportMetrics
-from yolocls.inference.predictor import predict_paths, top_k
+from yolocls.inference.predictor import Predictor, predict_paths, top_k
+from yolocls.inference.preprocess import load_image
 from yolocls.training.rundir import dataset_of_run, read_results, run_weights
 
-MAX_MISTAKES = 16
+if TYPE_CHECKING:
+    from yolocls.evaluation.torch_predictor import TorchPredictor
+
+OPENSET_FILE = "openset.json"
 
 
 class ReportOptions(BaseModel):
@@ -31,12 +38,17 @@ class ReportOptions(BaseModel):
     weights: Literal["best", "last"] = "best"
     data: Path | None = None
     device: str = "auto"
+    ood: Path | None = Field(default=None, description="A folder of images of none of the classes: the report "
+                             "states the fraction answered `unknown`")
+    target_precision: float = Field(default=TARGET_PRECISION, gt=0, le=1)
+    known_recall: float = Field(default=KNOWN_RECALL, gt=0, le=1)
 
 
 @dataclass
 class ReportResult:
     report_dir: Path
     metrics: ReportMetrics
+    openset: OpenSetReport | None = None
 
 
 @dataclass(frozen=True)
@@ -51,18 +63,55 @@ class Evaluation:
     probs: np.ndarray
 
 
+def _predict(model: Predictor, paths: list[Path], desc: str) -> np.ndarray:
+    with tqdm(total=len(paths), desc=desc, unit="img", file=sys.stderr, disable=None) as bar:
+        return predict_paths(model, paths, workers=min(8, available_cpus()), on_batch=bar.update)
+
+
+def _evaluate_split(model: Predictor, dataset: Path, split: str) -> Evaluation:
+    paths, y_true = list_split(dataset, split, model.classes)
+    return Evaluation(dataset, split, model.classes, paths, y_true, _predict(model, paths, f"evaluating {split}"))
+
+
 def evaluate(opts: ReportOptions) -> tuple[Path, Evaluation]:
     """(run folder, the run's weights evaluated on the chosen split) with the shared preprocessing."""
+    run_dir, model, dataset = _load(opts)
+    return run_dir, _evaluate_split(model, dataset, choose_split(dataset, opts.split))
+
+
+def _load(opts: ReportOptions) -> tuple[Path, TorchPredictor, Path]:
     from yolocls.evaluation.torch_predictor import TorchPredictor
 
     run_dir, weights = run_weights(opts.run_dir, opts.weights, "evaluate")
-    dataset = dataset_of_run(run_dir, opts.data)
-    split = choose_split(dataset, opts.split)
-    model = TorchPredictor(weights, opts.device)
-    paths, y_true = list_split(dataset, split, model.classes)
-    with tqdm(total=len(paths), desc=f"evaluating {split}", unit="img", file=sys.stderr, disable=None) as bar:
-        probs = predict_paths(model, paths, workers=min(8, available_cpus()), on_batch=bar.update)
-    return run_dir, Evaluation(dataset, split, model.classes, paths, y_true, probs)
+    return run_dir, TorchPredictor(weights, opts.device), dataset_of_run(run_dir, opts.data)
+
+
+def _ood_probs(model: Predictor, folder: Path) -> np.ndarray:
+    """Probabilities for every readable image under `folder` (others are skipped, with a count on stderr)."""
+    if not folder.is_dir():
+        raise ConfigError(f"--ood {folder}: not a folder of images")
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+    readable = []
+    for path in files:
+        try:
+            load_image(path)  # decoded by the same contract the prediction will use
+            readable.append(path)
+        except (YoloclsError, OSError):
+            continue
+    if not readable:
+        raise ConfigError(f"--ood {folder}: no readable images in it")
+    if len(readable) < len(files):
+        print(f"--ood: skipped {len(files) - len(readable)} files that are not readable images", file=sys.stderr)
+    return _predict(model, readable, "out-of-distribution images")
+
+
+def _openset(opts: ReportOptions, model: Predictor, ev: Evaluation) -> OpenSetReport:
+    """Fit the open-set policy on val, measure it on the evaluated split (and the --ood folder)."""
+    val = ev if ev.split == "val" else _evaluate_split(model, ev.dataset, "val") \
+        if (ev.dataset / "val").is_dir() else ev
+    ood = _ood_probs(model, opts.ood) if opts.ood is not None else None
+    return openset_report((val.probs, val.y_true), (ev.probs, ev.y_true), ev.classes, (val.split, ev.split),
+                          opts.target_precision, opts.known_recall, ood)
 
 
 def _write_tables(out: Path, ev: Evaluation, metrics: ReportMetrics) -> pd.DataFrame:
@@ -86,10 +135,9 @@ def _write_tables(out: Path, ev: Evaluation, metrics: ReportMetrics) -> pd.DataF
     return per_class
 
 
-def _draw_pictures(out: Path, run_dir: Path, ev: Evaluation) -> list[Path]:
-    """Confusion matrices, training curves, the most confident mistakes; returns the files drawn."""
-    import cv2
-
+def _draw_pictures(out: Path, run_dir: Path, ev: Evaluation, model: Predictor, openset: OpenSetReport
+                   ) -> list[Path]:
+    """Confusion matrices, training curves, risk-coverage, the most confident mistakes; returns the files drawn."""
     classes, y_true = ev.classes, ev.y_true
     pred, conf = ev.probs.argmax(axis=1), ev.probs.max(axis=1)
     matrix = confusion(y_true, pred, len(classes))
@@ -98,28 +146,31 @@ def _draw_pictures(out: Path, run_dir: Path, ev: Evaluation) -> list[Path]:
     plot_confusion(matrix, classes, pictures[1], normalize=True)
     if plot_training_curves(read_results(run_dir), out / "training_curves.png"):
         pictures.append(out / "training_curves.png")
+    if plot_risk_coverage(openset.risk_coverage, openset.operating_point.coverage,
+                          openset.operating_point.accuracy, out / "risk_coverage.png"):
+        pictures.append(out / "risk_coverage.png")
     wrong = np.flatnonzero(pred != y_true)
-    wrong = wrong[np.argsort(-conf[wrong], kind="stable")][:MAX_MISTAKES]
-    shown = [(i, cv2.imread(str(ev.paths[i]), cv2.IMREAD_COLOR)) for i in wrong]
-    imgs = [cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB) for _, bgr in shown if bgr is not None]
-    titles = [f"true: {classes[y_true[i]]}\npred: {classes[pred[i]]} ({conf[i]:.2f})"
-              for i, bgr in shown if bgr is not None]
-    if plot_mistakes(imgs, titles, out / "mistakes.png"):
+    wrong = wrong[np.argsort(-conf[wrong], kind="stable")]
+    if draw_mistakes(model, [ev.paths[i] for i in wrong], [int(y_true[i]) for i in wrong], classes,
+                     out / "mistakes.png"):
         pictures.append(out / "mistakes.png")
     return pictures
 
 
 def write_report(opts: ReportOptions) -> ReportResult:
     """Evaluate the run's weights on a split and write RUN_DIR/report/ atomically."""
-    run_dir, ev = evaluate(opts)
+    run_dir, model, dataset = _load(opts)
+    ev = _evaluate_split(model, dataset, choose_split(dataset, opts.split))
     metrics = compute_metrics(ev.y_true, ev.probs, ev.classes, ev.split, f"{opts.weights}.pt")
+    openset = _openset(opts, model, ev)
     final = run_dir / REPORT_DIR
     with staging_dir(final) as tmp:
         per_class = _write_tables(tmp, ev, metrics)
-        pictures = _draw_pictures(tmp, run_dir, ev)
-        write_html(tmp, run_dir, metrics, per_class.set_index("class"), pictures)
+        (tmp / OPENSET_FILE).write_text(openset.model_dump_json(indent=2), encoding="utf-8")
+        pictures = _draw_pictures(tmp, run_dir, ev, model, openset)
+        write_html(tmp, run_dir, metrics, per_class.set_index("class"), pictures, openset)
         publish_dir(tmp, final, overwrite=True)
-    return ReportResult(report_dir=final, metrics=metrics)
+    return ReportResult(report_dir=final, metrics=metrics, openset=openset)
 
 
 def print_report_summary(result: ReportResult, file: TextIO | None = None) -> None:
@@ -131,6 +182,15 @@ def print_report_summary(result: ReportResult, file: TextIO | None = None) -> No
     table.index.name = "class"
     table["support"] = table["support"].astype(int)
     print(table.to_string(float_format=lambda x: f"{x:.3f}"), file=file)
+    if result.openset is not None:
+        o = result.openset
+        point = o.operating_point
+        accuracy = "n/a" if point.accuracy is None else f"{point.accuracy:.4f}"
+        print(f"open set (fitted on {o.fitted_on}, target precision {o.policy.target_precision}): temperature "
+              f"{o.policy.temperature:.3f}, ECE {o.ece_before:.3f} -> {o.ece_after:.3f}; answers {point.coverage:.1%} "
+              f"of {o.evaluated_on} with accuracy {accuracy}"
+              + (f"; rejects {o.ood_rejected:.1%} of {o.ood_images} --ood images" if o.ood_rejected is not None
+                 else ""), file=file)
     print(f"report: {result.report_dir / 'report.html'}", file=file)
 
 

@@ -41,3 +41,18 @@ class TorchPredictor:
         if isinstance(out, (list, tuple)):  # eval mode returns (probabilities, logits)
             out = out[0]
         return out.float().cpu().numpy()
+
+    def predict_cam(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(probabilities, class activation maps (N, classes, h, w)): the head's last feature map weighted by
+        its linear layer (the exported model's `cam` output computes the same)."""
+        head = self.model.model[-1]
+        features: list[Any] = []
+        handle = head.conv.register_forward_hook(lambda module, inputs, output: features.append(output))
+        try:
+            probs = self.predict(batch)
+        finally:
+            handle.remove()
+        with self._torch.inference_mode():
+            cams = self._torch.einsum("ck,nkhw->nchw", head.linear.weight, features[0]) \
+                + head.linear.bias[None, :, None, None]
+        return probs, cams.float().cpu().numpy()

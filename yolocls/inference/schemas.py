@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from yolocls.inference.openset import OpenSetPolicy, calibrate, unknown_mask
 from yolocls.inference.predictor import top_k
 
 
@@ -20,12 +21,18 @@ class Prediction(BaseModel):
     model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
 
     filename: str
-    class_name: str = Field(alias="class", description="Most probable class")
-    class_id: int
-    confidence: float = Field(description="Probability of the most probable class (0-1)")
+    class_name: str | None = Field(alias="class", description="Most probable class; null when the model abstains "
+                                   "(`unknown`)")
+    class_id: int | None
+    confidence: float = Field(description="Probability of the most probable class (0-1); calibrated (temperature "
+                              "scaling) when the model carries an open-set policy and the request did not turn it off")
+    unknown: bool = Field(default=False, description="True when the confidence is below the most probable "
+                          "class's threshold (the model's open-set policy): `class` is then null, `top` still lists "
+                          "the classes")
     top: list[ClassScore] = Field(description="The top_k classes, most probable first")
-    heatmap: str | None = Field(default=None, description="With ?explain=true: PNG (base64) of the most probable "
-                                "class's activation map over the image, at the image's size")
+    heatmap: str | None = Field(default=None, exclude_if=lambda v: v is None,
+                                description="With ?explain=true: PNG (base64) of the most probable class's activation "
+                                "map over the image, at the image's size")
 
 
 class ModelRef(BaseModel):
@@ -47,16 +54,26 @@ class ModelInfo(BaseModel):
     imgsz: int
     source_run: str | None = None
     preprocessing: dict[str, str] | None = None
+    openset: OpenSetPolicy | None = Field(default=None, description="Temperature and per-class thresholds used to "
+                                          "answer `unknown` (null: the model always answers a class)")
 
 
 class Detail(BaseModel):
     detail: str
 
 
-def to_predictions(probs: np.ndarray, filenames: list[str], classes: list[str], k: int) -> list[Prediction]:
+def to_predictions(probs: np.ndarray, filenames: list[str], classes: list[str], k: int,
+                   policy: OpenSetPolicy | None = None) -> list[Prediction]:
+    """One Prediction per row; with a policy, calibrated probabilities and `unknown` below a class's threshold."""
+    if policy is not None:
+        probs = calibrate(probs, policy.temperature)
+        unknown = unknown_mask(probs, policy, classes)
+    else:
+        unknown = np.zeros(len(probs), dtype=bool)
     out = []
-    for name, row, order in zip(filenames, probs, top_k(probs, k)):
+    for name, row, order, abstain in zip(filenames, probs, top_k(probs, k), unknown):
         top = [ClassScore(class_name=classes[j], class_id=j, confidence=float(row[j])) for j in order]
-        out.append(Prediction(filename=name, class_name=top[0].class_name, class_id=top[0].class_id,
-                              confidence=top[0].confidence, top=top))
+        out.append(Prediction(filename=name, class_name=None if abstain else top[0].class_name,
+                              class_id=None if abstain else top[0].class_id, confidence=top[0].confidence,
+                              unknown=bool(abstain), top=top))
     return out

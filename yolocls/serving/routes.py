@@ -17,6 +17,7 @@ from pydantic import SecretStr
 
 from yolocls.core.imaging import image_pixels
 from yolocls.inference.heatmap import check_faithful_grid, overlay_base64
+from yolocls.inference.openset import policy_of
 from yolocls.inference.predictor import Predictor
 from yolocls.inference.preprocess import decode_image, preprocess_bytes
 from yolocls.inference.schemas import Detail, ModelInfo, ModelRef, PredictResponse, to_predictions
@@ -84,13 +85,18 @@ async def model_info(request: Request) -> ModelInfo:
     meta = getattr(model, "metadata", {}) or {}
     return ModelInfo(name=model_name(model), format="onnx", sha256=getattr(model, "sha256", ""),
                      classes=model.classes, imgsz=model.imgsz, source_run=meta.get("source_run"),
-                     preprocessing=meta.get("preprocessing"))
+                     preprocessing=meta.get("preprocessing"), openset=policy_of(meta))
 
 
 @router.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics")
 async def prometheus(request: Request) -> PlainTextResponse:
     return PlainTextResponse(generate_latest(serving_state(request).metrics.registry),
                              media_type=CONTENT_TYPE_LATEST)
+
+
+ABSTAIN_HELP = ("With a model that carries an open-set policy (thresholds from `yolocls export`): answer "
+                "`unknown` below a class's threshold, with calibrated confidences. false: always the most probable "
+                "class, with the model's own probabilities")
 
 
 async def _sample(state: ServingState, data: bytes, name: str, pixels: int, imgsz: int) -> np.ndarray:
@@ -133,18 +139,19 @@ async def _samples(state: ServingState, datas: list[bytes], names: list[str], im
 
 
 @router.post("/predict", response_model=PredictResponse, dependencies=[Depends(check_api_key)],
-             responses=ERROR_RESPONSES, summary="Classify one or more images", response_model_exclude_none=True)
+             responses=ERROR_RESPONSES, summary="Classify one or more images")
 async def predict(
     request: Request,
     file: list[UploadFile] = File(..., description="One or more images, each in a part named 'file'"),
     top_k: int | None = Query(default=None, ge=1, le=1000, description="Classes per image (default 5)"),
     explain: bool = Query(default=False, description="Add a heatmap (class activation map) per image"),
+    abstain: bool = Query(default=True, description=ABSTAIN_HELP),
 ) -> PredictResponse:
-    return await classify_uploads(serving_state(request), file, top_k, explain)
+    return await classify_uploads(serving_state(request), file, top_k, explain, abstain)
 
 
 async def classify_uploads(state: ServingState, file: list[UploadFile], top_k: int | None,
-                           explain: bool = False) -> PredictResponse:
+                           explain: bool = False, abstain: bool = True) -> PredictResponse:
     """The whole /predict: limits, decoding under the budget, micro-batched inference, the response
     (shared by `yolocls serve` and the studio's model endpoint)."""
     start = time.perf_counter()
@@ -170,7 +177,8 @@ async def classify_uploads(state: ServingState, file: list[UploadFile], top_k: i
         probs, heatmaps = np.stack(await asyncio.gather(*[batcher.submit(s) for s in samples])), None
     state.metrics.images.inc(len(probs))
     k = min(top_k or settings.default_top_k, len(model.classes))
-    predictions = to_predictions(probs, names, model.classes, k)
+    policy = policy_of(getattr(model, "metadata", {}) or {}) if abstain else None
+    predictions = to_predictions(probs, names, model.classes, k, policy)
     for prediction, heatmap in zip(predictions, heatmaps or []):
         prediction.heatmap = heatmap
     return PredictResponse(predictions=predictions,

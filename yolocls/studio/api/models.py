@@ -6,7 +6,7 @@ from fastapi import APIRouter, File, HTTPException, Query, Request, UploadFile
 from pydantic import BaseModel, Field
 
 from yolocls.inference.schemas import PredictResponse
-from yolocls.serving.routes import classify_uploads
+from yolocls.serving.routes import ABSTAIN_HELP, classify_uploads
 from yolocls.studio.schemas import ModelOut
 from yolocls.studio.service import studio_of
 
@@ -18,17 +18,17 @@ async def list_models(request: Request) -> list[ModelOut]:
     return studio_of(request).registry.list()
 
 
-@router.post("/{model}/predict", response_model=PredictResponse, summary="Classify images with a model version",
-             response_model_exclude_none=True)
+@router.post("/{model}/predict", response_model=PredictResponse, summary="Classify images with a model version")
 async def predict(
     request: Request, model: str,
     file: list[UploadFile] = File(..., description="One or more images, each in a part named 'file'"),
     top_k: int | None = Query(default=None, ge=1, le=1000),
     version: int | None = Query(default=None, ge=1, description="Default: the model's default version"),
     explain: bool = Query(default=False, description="Add a heatmap (class activation map) per image"),
+    abstain: bool = Query(default=True, description=ABSTAIN_HELP),
 ) -> PredictResponse:
     state = await studio_of(request).registry.state(model, version)
-    return await classify_uploads(state, file, top_k, explain)
+    return await classify_uploads(state, file, top_k, explain, abstain)
 
 
 class DefaultVersion(BaseModel):
