@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, FastAPI
 
 from yolocls import __version__
 from yolocls.serving.app import add_error_handlers
-from yolocls.studio.api import datasets, jobs, models, runs
+from yolocls.studio.api import datasets, jobs, models, presets, runs
 from yolocls.studio.api.auth import require_key
 from yolocls.studio.db import Database, migrate
 from yolocls.studio.jobs import JobEngine
@@ -20,6 +20,7 @@ from yolocls.studio.registry import Registry
 from yolocls.studio.scheduler import Scheduler
 from yolocls.studio.service import Studio
 from yolocls.studio.settings import StudioSettings
+from yolocls.studio.web.pages import add_web
 
 log = logging.getLogger("yolocls.studio")
 STOP_TIMEOUT_S = 30  # on shutdown, how long running training jobs get to reach their next batch
@@ -71,9 +72,10 @@ def create_studio_app(settings: StudioSettings | None = None) -> FastAPI:
     add_error_handlers(app, log)
 
     api = APIRouter(prefix="/api/v1", dependencies=[Depends(require_key)])
-    for module in (datasets, jobs, runs, models):
+    for module in (datasets, jobs, runs, models, presets):
         api.include_router(module.router)
     app.include_router(api)
+    add_web(app)  # the browser UI at /, built on the routes above
 
     @app.get("/health", include_in_schema=False)
     async def health() -> dict[str, str]:

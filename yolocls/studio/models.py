@@ -70,5 +70,7 @@ class ModelVersionRow(Base):
     path: Mapped[str] = mapped_column(Text)
     sha256: Mapped[str] = mapped_column(String(64))
     parity: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    imgsz: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    classes: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     is_default: Mapped[bool] = mapped_column(default=False)
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

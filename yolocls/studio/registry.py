@@ -13,6 +13,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from yolocls.core.errors import ModelError, YoloclsError
+from yolocls.inference.heatmap import MIN_CAM_CELLS
 from yolocls.inference.onnx_predictor import OnnxPredictor
 from yolocls.serving.app import start_state, stop_state
 from yolocls.serving.middleware import Metrics
@@ -31,7 +32,9 @@ class ModelNotFound(YoloclsError):
 
 def version_out(row: ModelVersionRow) -> ModelVersionOut:
     return ModelVersionOut(model=row.model, version=row.version, run=row.run_name, sha256=row.sha256,
-                           default=row.is_default, created=aware(row.created), parity=row.parity)  # type: ignore[arg-type]
+                           default=row.is_default, created=aware(row.created), parity=row.parity,  # type: ignore[arg-type]
+                           imgsz=row.imgsz, classes=row.classes or [],
+                           heatmaps=row.imgsz is not None and row.imgsz >= MIN_CAM_CELLS * 32)
 
 
 class Registry:
@@ -56,7 +59,8 @@ class Registry:
                 shutil.copyfile(result["path"], tmp)
                 tmp.rename(target)
                 row = ModelVersionRow(model=model, version=version, run_name=run_dir.name, path=str(target),
-                                      sha256=result["sha256"], parity=result["parity"], is_default=version == 1)
+                                      sha256=result["sha256"], parity=result["parity"], is_default=version == 1,
+                                      imgsz=result.get("imgsz"), classes=result.get("classes"))
                 s.add(row)
                 s.flush()
                 return version_out(row)

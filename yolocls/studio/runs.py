@@ -3,12 +3,21 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 from yolocls.core.errors import YoloclsError
-from yolocls.evaluation.summary import read_report_metrics
-from yolocls.studio.schemas import PreviewOut, RunDetail
-from yolocls.training.rundir import RUN_RECORD, WEIGHTS_DIR, load_run_record, read_epochs, read_preview
+from yolocls.evaluation.summary import REPORT_DIR, read_report_metrics
+from yolocls.studio.schemas import ConfusionOut, PredictionRow, PreviewOut, RunDetail
+from yolocls.studio.thumbs import inside
+from yolocls.training.rundir import (
+    RUN_RECORD,
+    WEIGHTS_DIR,
+    dataset_of_run,
+    load_run_record,
+    read_epochs,
+    read_preview,
+)
 
 # What GET /runs/{name}/files/{path} serves: results and report files, never checkpoints (pickles).
 SERVED_SUFFIXES = {".csv", ".png", ".jpg", ".json", ".jsonl", ".html", ".txt", ".yaml"}
@@ -62,3 +71,42 @@ def preview(run_dir: Path, epoch: int | None) -> PreviewOut:
     if epoch is not None and match is None:
         raise RunNotFound(f"run {run_dir.name} has no preview for epoch {epoch} (epochs: {epochs})")
     return PreviewOut(run=run_dir.name, epoch=chosen, epochs=epochs, images=data.images, predictions=match)
+
+
+def dataset_image(run_dir: Path, rel: str) -> Path:
+    """An image of the run's dataset by its path inside the dataset (as in preview.json and predictions.csv)."""
+    try:
+        dataset = dataset_of_run(run_dir, None)
+    except YoloclsError as exc:
+        raise RunNotFound(f"run {run_dir.name}: its dataset is not available ({exc})") from None
+    path = inside(dataset, rel)
+    if path is None:
+        raise RunNotFound(f"{rel}: not an image of run {run_dir.name}'s dataset")
+    return path
+
+
+def _report_csv(run_dir: Path, name: str) -> list[list[str]]:
+    path = run_dir / REPORT_DIR / name
+    if not path.is_file():
+        raise RunNotFound(f"run {run_dir.name} has no report yet (report/{name}); it is written when training ends")
+    with path.open(newline="", encoding="utf-8") as f:
+        return list(csv.reader(f))
+
+
+def confusion(run_dir: Path) -> ConfusionOut:
+    rows = _report_csv(run_dir, "confusion_matrix.csv")
+    metrics = read_report_metrics(run_dir)
+    return ConfusionOut(run=run_dir.name, split=metrics.split if metrics else "", classes=rows[0][1:],
+                        matrix=[[int(v) for v in r[1:]] for r in rows[1:]])
+
+
+def predictions(run_dir: Path, true: str | None, predicted: str | None, wrong: bool, limit: int
+                ) -> list[PredictionRow]:
+    rows = _report_csv(run_dir, "predictions.csv")
+    head = {name: i for i, name in enumerate(rows[0])}
+    out = [PredictionRow(path=r[head["path"]], true=r[head["true"]], predicted=r[head["predicted"]],
+                         confidence=float(r[head["confidence"]])) for r in rows[1:]]
+    out = [p for p in out if (true is None or p.true == true) and (predicted is None or p.predicted == predicted)
+           and (not wrong or p.true != p.predicted)]
+    out.sort(key=lambda p: -p.confidence)
+    return out[:limit]

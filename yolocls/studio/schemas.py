@@ -14,6 +14,11 @@ JobStatus = Literal["queued", "running", "completed", "failed", "cancelled", "in
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 
 
+class DuplicateGroupOut(DuplicateGroup):
+    images: list[str | None] = Field(default_factory=list, description="Per file: its path inside the dataset "
+                                     "(for GET /datasets/{id}/files/...), or null when prepare left it out")
+
+
 class DatasetOut(BaseModel):
     id: str
     name: str
@@ -24,8 +29,10 @@ class DatasetOut(BaseModel):
     counts: dict[str, dict[str, int]] = Field(default_factory=dict, description="split -> class -> images")
     images: int = 0
     skipped: list[SkippedFile] = Field(default_factory=list)
-    duplicates: list[DuplicateGroup] = Field(default_factory=list)
+    duplicates: list[DuplicateGroupOut] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
+    samples: dict[str, list[str]] = Field(default_factory=dict, description="class -> a few image paths inside "
+                                          "the dataset, spread over its splits")
 
 
 class JobCreate(BaseModel):
@@ -91,9 +98,40 @@ class ModelVersionOut(BaseModel):
     default: bool
     created: datetime
     parity: dict[str, Any] = Field(default_factory=dict)
+    imgsz: int | None = Field(default=None, description="Input size (null for versions deployed before the "
+                              "studio recorded it)")
+    classes: list[str] = Field(default_factory=list)
+    heatmaps: bool = Field(default=False, description="Whether ?explain=true can give heatmaps (imgsz >= 224)")
 
 
 class ModelOut(BaseModel):
     name: str
     default_version: int | None
     versions: list[ModelVersionOut]
+
+
+class PresetOut(BaseModel):
+    name: str
+    description: str
+    model: str
+    aug: str = Field(description="The preset's augmentation set")
+    args: dict[str, Any] = Field(description="Ultralytics training arguments the preset sets")
+
+
+class PresetsOut(BaseModel):
+    presets: list[PresetOut]
+    augmentations: dict[str, dict[str, Any]] = Field(description="Augmentation set -> the arguments it sets")
+
+
+class ConfusionOut(BaseModel):
+    run: str
+    split: str
+    classes: list[str]
+    matrix: list[list[int]] = Field(description="Rows = TRUE class, columns = PREDICTED class")
+
+
+class PredictionRow(BaseModel):
+    path: str = Field(description="Relative to the run's dataset (GET /runs/{name}/images/{path})")
+    true: str
+    predicted: str
+    confidence: float

@@ -18,11 +18,27 @@ from yolocls.studio.jobs import JobEngine
 from yolocls.studio.models import DatasetRow, EventRow, JobRow
 from yolocls.studio.registry import Registry
 from yolocls.studio.scheduler import Scheduler, aware
-from yolocls.studio.schemas import DatasetOut, JobOut
+from yolocls.studio.schemas import DatasetOut, DuplicateGroupOut, JobOut
 from yolocls.studio.settings import StudioSettings
 from yolocls.training.rundir import read_epochs
 
 Row = TypeVar("Row", DatasetRow, JobRow)
+SAMPLES_PER_CLASS = 8
+
+
+def samples(manifest: Manifest, per_class: int = SAMPLES_PER_CLASS) -> dict[str, list[str]]:
+    """A few images per class, evenly spaced over the manifest's (sorted) files of that class."""
+    by_class: dict[str, list[str]] = {c: [] for c in manifest.classes}
+    for f in manifest.files:
+        parts = f.path.split("/")
+        if len(parts) == 3 and parts[1] in by_class:
+            by_class[parts[1]].append(f.path)
+    out = {}
+    for name, paths in by_class.items():
+        paths.sort()
+        step = max(1, len(paths) // per_class)
+        out[name] = paths[::step][:per_class]
+    return out
 
 
 class NotFound(YoloclsError):
@@ -71,8 +87,12 @@ class Studio:
         manifest_path = self.datasets_dir / row.name / MANIFEST_NAME
         if row.status == "ready" and manifest_path.is_file():
             m = Manifest.model_validate_json(manifest_path.read_text(encoding="utf-8"))
-            out.classes, out.counts, out.skipped, out.duplicates = m.classes, m.counts, m.skipped, m.duplicates
+            out.classes, out.counts, out.skipped = m.classes, m.counts, m.skipped
             out.warnings, out.images = m.warnings, len(m.files)
+            written = {f.source: f.path for f in m.files}
+            out.duplicates = [DuplicateGroupOut(**g.model_dump(), images=[written.get(f) for f in g.files])
+                              for g in m.duplicates]
+            out.samples = samples(m)
         return out
 
     def datasets(self) -> list[DatasetOut]:

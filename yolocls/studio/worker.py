@@ -82,7 +82,7 @@ def run_export(run_dir: str, log: str) -> dict[str, Any]:
 
             record = export_model(ExportOptions(run_dir=Path(run_dir)))
             return {"ok": True, "path": str(Path(run_dir) / record.path), "sha256": record.sha256,
-                    "parity": record.parity.model_dump()}
+                    "parity": record.parity.model_dump(), "imgsz": record.imgsz, "classes": record.classes}
         except BaseException as exc:
             print(f"export failed: {_error(exc)}", flush=True)
             return {"ok": False, "error": _error(exc)}

@@ -105,9 +105,9 @@ class EpochRecorder:
             precision=precision, recall=recall, f1=f1,
             avg_confidence=float(probs.max(axis=1).mean()) if len(probs) else None, lr=_scalar(lr),
             seconds=round(time.monotonic() - self.started, 3), images=int(len(probs)))
+        self._record_preview(trainer, epoch)  # first: an epoch in epochs.jsonl always has its preview
         with (self.run_dir / EPOCHS_LOG).open("a", encoding="utf-8") as fh:
             fh.write(row.model_dump_json() + "\n")
-        self._record_preview(trainer, epoch)
         return row
 
     # ---------- the evaluation preview ----------

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import io
-from pathlib import Path
+import asyncio
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse
-from PIL import Image
 
 from yolocls.core.errors import YoloclsError
 from yolocls.studio.models import DatasetRow, JobRow
 from yolocls.studio.scheduler import new_id
 from yolocls.studio.schemas import DatasetCreated, DatasetOut
 from yolocls.studio.service import Conflict, NotFound, studio_of
+from yolocls.studio.thumbs import THUMB_MAX, image_response, inside
 from yolocls.studio.uploads import receive_upload
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
-THUMB_MAX = 1024
 
 
 @router.post("", status_code=202, response_model=DatasetCreated,
@@ -65,16 +63,6 @@ async def delete_dataset(request: Request, dataset_id: str) -> Response:
     return Response(status_code=204)
 
 
-def _image_path(root: Path, split: str, label: str, name: str) -> Path:
-    for part in (split, label, name):
-        if not part or part.startswith(".") or "/" in part or "\\" in part or "\x00" in part:
-            raise NotFound(f"{split}/{label}/{name}: not an image of this dataset")
-    path = (root / split / label / name).resolve()
-    if not path.is_relative_to(root.resolve()) or not path.is_file():
-        raise NotFound(f"{split}/{label}/{name}: not an image of this dataset")
-    return path
-
-
 @router.get("/{dataset_id}/files/{split}/{label}/{name}", response_class=FileResponse,
             summary="An image of a ready dataset; ?size=N gives a thumbnail (longest side N px)")
 async def dataset_file(request: Request, dataset_id: str, split: str, label: str, name: str,
@@ -83,18 +71,7 @@ async def dataset_file(request: Request, dataset_id: str, split: str, label: str
     row = studio.dataset_row(dataset_id)
     if row.status != "ready":
         raise Conflict(f"dataset '{row.name}' is {row.status}, not ready")
-    root = studio.datasets_dir / row.name
-    path = _image_path(root, split, label, name)
-    if size is None:
-        return FileResponse(path)
-    cache = studio.settings.folder(f".studio/thumbs/{row.id}/{size}") / f"{split}__{label}__{name}.jpg"
-    if not cache.is_file():
-        with Image.open(path) as im:
-            im = im.convert("RGB")
-            im.thumbnail((size, size))
-            buf = io.BytesIO()
-            im.save(buf, "JPEG", quality=85)
-        tmp = cache.with_suffix(".tmp")
-        tmp.write_bytes(buf.getvalue())
-        tmp.rename(cache)
-    return FileResponse(cache, media_type="image/jpeg")
+    path = inside(studio.datasets_dir / row.name, f"{split}/{label}/{name}")
+    if path is None:
+        raise NotFound(f"{split}/{label}/{name}: not an image of this dataset")
+    return await asyncio.to_thread(image_response, path, size, studio.settings.folder(".studio/thumbs"))

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse
 
 from yolocls.evaluation.summary import RunSummary, leaderboard
 from yolocls.studio import runs as run_views
-from yolocls.studio.schemas import DeployRequest, ModelVersionOut, PreviewOut, RunDetail
+from yolocls.studio.schemas import ConfusionOut, DeployRequest, ModelVersionOut, PredictionRow, PreviewOut, RunDetail
 from yolocls.studio.service import studio_of
+from yolocls.studio.thumbs import THUMB_MAX, image_response
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 
@@ -27,6 +30,29 @@ async def get_run(request: Request, name: str) -> RunDetail:
 async def run_file(request: Request, name: str, path: str) -> FileResponse:
     run_dir = run_views.run_folder(studio_of(request).scheduler.runs_dir, name)
     return FileResponse(run_views.run_file(run_dir, path))
+
+
+@router.get("/{name}/images/{path:path}", response_class=FileResponse,
+            summary="An image of the run's dataset (preview, predictions); ?size=N gives a thumbnail")
+async def run_image(request: Request, name: str, path: str,
+                    size: int | None = Query(default=None, ge=16, le=THUMB_MAX)) -> FileResponse:
+    studio = studio_of(request)
+    image = run_views.dataset_image(run_views.run_folder(studio.scheduler.runs_dir, name), path)
+    return await asyncio.to_thread(image_response, image, size, studio.settings.folder(".studio/thumbs"))
+
+
+@router.get("/{name}/confusion", response_model=ConfusionOut, summary="The report's confusion matrix")
+async def run_confusion(request: Request, name: str) -> ConfusionOut:
+    return run_views.confusion(run_views.run_folder(studio_of(request).scheduler.runs_dir, name))
+
+
+@router.get("/{name}/predictions", response_model=list[PredictionRow],
+            summary="The report's predictions, filtered; most confident first")
+async def run_predictions(request: Request, name: str, true: str | None = None, predicted: str | None = None,
+                          wrong: bool = False, limit: int = Query(default=100, ge=1, le=5000)
+                          ) -> list[PredictionRow]:
+    run_dir = run_views.run_folder(studio_of(request).scheduler.runs_dir, name)
+    return await asyncio.to_thread(run_views.predictions, run_dir, true, predicted, wrong, limit)
 
 
 @router.get("/{name}/preview", response_model=PreviewOut)
