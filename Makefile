@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.yolocls-installed
 
-.PHONY: setup demo test lint bench-prepare docker-test clean
+.PHONY: setup demo test lint bench-prepare docker-test browser-deps clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check yolocls tests bench scripts
 	$(VENV)/bin/mypy yolocls
 	$(VENV)/bin/lint-imports
+
+# Chromium for the browser tests (skipped with a message when it is missing); Debian/Ubuntu, as root.
+browser-deps:
+	apt-get install -y chromium chromium-driver
 
 docker-test:
 	@bash scripts/docker-test.sh

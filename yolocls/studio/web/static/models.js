@@ -80,7 +80,7 @@
     out.textContent = "";
     const picture = p.heatmap ? h("img", { src: `data:image/png;base64,${p.heatmap}`, alt: `heatmap of ${p.top[0].class} over the image` })
       : h("img", { src: URL.createObjectURL(file), alt: "the image" });
-    const answer = p.unknown ? h("p", { id: "try-answer" }, h("strong", {}, "unknown"), ` — below the threshold of ${p.top[0].class}`)
+    const answer = p.unknown ? h("p", { id: "try-answer" }, h("strong", {}, "unknown"), ` — closest is ${p.top[0].class}, but below the confidence this model needs to answer it`)
       : h("p", { id: "try-answer" }, h("strong", {}, p.class), ` (${pct(p.confidence)})`);
     out.append(h("figure", {}, picture, h("figcaption", { class: "muted" }, p.heatmap ? "Red: where the model saw evidence for the top class" : file.name)),
       h("div", { class: "bars" }, answer, p.top.map((t) => h("div", { class: "bar" }, h("span", {}, t.class),

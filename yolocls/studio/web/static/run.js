@@ -111,7 +111,7 @@
     const rows = await api(`/runs/${encodeURIComponent(run)}/predictions?true=${encodeURIComponent(truth)}&predicted=${encodeURIComponent(predicted)}&limit=48`);
     const box = $("cell");
     box.textContent = "";
-    box.append(h("h4", {}, `True ${truth}, predicted ${predicted}: ${rows.length}${rows.length === 48 ? "+" : ""} images`),
+    box.append(h("h4", {}, `True ${truth}, predicted ${predicted}: ${rows.length}${rows.length === 48 ? "+" : ""} image${rows.length === 1 ? "" : "s"}`),
       h("div", { class: "thumbs" }, rows.map((r) => h("figure", { class: `thumb ${truth === predicted ? "right" : "wrong"}` },
         img(runImage(run, r.path, 192), r.path), h("figcaption", {}, `${num(r.confidence, 2)}`)))));
   }
@@ -186,12 +186,17 @@
     epochs = job.metrics || [];
     draw();
     if (epochs.length) await loadPreview(null);
-    if (TERMINAL.has(job.status) && epochs.length) await loadAfter();
-    follow();
+    if (TERMINAL.has(job.status)) { if (epochs.length) await loadAfter(); } else follow();
   }
 
   $("cancel").addEventListener("click", async () => { await post(`/jobs/${job.id}/cancel`); await refreshJob(); });
-  $("resume").addEventListener("click", async () => { await post(`/jobs/${job.id}/resume`); await refreshJob(); follow(); });
+  $("resume").addEventListener("click", async () => {
+    await post(`/jobs/${job.id}/resume`);
+    await refreshJob();
+    $("after-note").hidden = false;
+    $("after-body").hidden = true;
+    follow();
+  });
   $("normalise").addEventListener("change", () => cm && drawMatrix());
   $("preview-epoch").addEventListener("input", (e) => { $("preview-epoch-out").textContent = e.target.value; });
   $("preview-epoch").addEventListener("change", (e) => loadPreview(e.target.value));
