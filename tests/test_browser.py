@@ -200,6 +200,9 @@ def test_zip_to_a_tried_model_in_the_browser(studio, browser, tmp_path):  # long
              what="the cell's images")
     assert browser.find_elements(By.CSS_SELECTOR, "#cell img")
     assert "red" in text(browser, "#per-class")
+    assert "answers" in text(browser, "#openset")  # the open-set operating point of the report
+    browser.find_element(By.CSS_SELECTOR, "#log-box summary").click()
+    wait_for(browser, lambda d: "epoch" in text(d, "#log").lower() or "run folder" in text(d, "#log"), what="log")
     browser.execute_script("document.getElementById('after').scrollIntoView()")
     shot(browser, "run-evaluation")
     check_clean(browser, studio)
@@ -245,9 +248,11 @@ def test_runs_leaderboard_sorts_and_compares(studio, browser):
 
 
 def test_phone_width_has_no_sideways_scrolling(studio, browser):
+    dataset = studio.api("GET", "/datasets").json()[0]["id"]
+    run = studio.api("GET", "/runs").json()[0]["run"]
     browser.set_window_size(390, 844)
     try:
-        for page in ["/datasets", "/models", "/runs", "/train"]:
+        for page in ["/datasets", f"/datasets/{dataset}", "/models", "/runs", f"/runs/{run}", "/train"]:
             open_with_key(browser, studio.url + page)
             time.sleep(0.8)
             overflow = browser.execute_script("return document.documentElement.scrollWidth - "

@@ -131,6 +131,13 @@
     $("deploy-form").hidden = false;
     $("report-link").hidden = !detail.files.includes("report/report.html");
     $("headline").textContent = `${r.split}: ${r.images} images · top-1 ${pct(r.top1)} · macro F1 ${num(r.macro.f1)} · ECE ${num(r.ece)}`;
+    if (detail.files.includes("report/openset.json")) {
+      const o = await api(`/runs/${encodeURIComponent(run)}/files/report/openset.json`);
+      const point = o.operating_point;
+      $("openset").textContent = `"Unknown" answers: with the thresholds fitted on ${o.fitted_on} (target precision ` +
+        `${o.policy.target_precision}), the model answers ${pct(point.coverage)} of ${o.evaluated_on} with accuracy ` +
+        `${pct(point.accuracy)} and says "unknown" for the rest; calibration error ${num(o.ece_before)} → ${num(o.ece_after)}.`;
+    }
     cm = await api(`/runs/${encodeURIComponent(run)}/confusion`);
     drawMatrix();
     const t = $("per-class");
@@ -198,6 +205,10 @@
     follow();
   });
   $("normalise").addEventListener("change", () => cm && drawMatrix());
+  $("log-box").addEventListener("toggle", async () => {
+    if (!$("log-box").open) return;
+    $("log").textContent = job ? await (await raw(`/jobs/${job.id}/log`)).text() || "(empty)" : "This run was not started by the studio.";
+  });
   $("preview-epoch").addEventListener("input", (e) => { $("preview-epoch-out").textContent = e.target.value; });
   $("preview-epoch").addEventListener("change", (e) => loadPreview(e.target.value));
   $("report-link").addEventListener("click", (e) => openReport(e).catch((err) => flash(err.message)));
