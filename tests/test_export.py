@@ -66,7 +66,8 @@ def _cli_predict(images: list[Path], model: Path, *flags: str) -> dict:
 
 
 def test_predict_cli_json_matches_runtime(exported_run):
-    """--no-abstain: the model's own probabilities; by default the calibrated ones, `unknown` below thresholds."""
+    """The model's own probabilities either way; by default also the calibrated top-1 confidence, and `unknown`
+    (class null) below the class's threshold; --no-abstain always answers the class."""
     dataset = Path(json.loads((exported_run / "run.json").read_text())["dataset"])
     images = sorted((dataset / "test").rglob("*.png"))[:3]
     clf = OnnxPredictor(exported_run / "weights" / "best.onnx")
@@ -80,10 +81,11 @@ def test_predict_cli_json_matches_runtime(exported_run):
         assert raw["confidence"] == pytest.approx(float(probs.max()), abs=1e-6) and raw["unknown"] is False
         assert len(raw["top"]) == 2 and raw["top"][0]["class"] == raw["class"]
         calibrated = calibrate(probs[None], policy.temperature)[0]
-        assert cal["confidence"] == pytest.approx(float(calibrated.max()), abs=1e-6)
+        assert cal["calibrated_confidence"] == pytest.approx(float(calibrated.max()), abs=1e-6)
+        assert "calibrated_confidence" not in raw
         below = calibrated.max() < policy.thresholds[raw["class"]]
         assert cal["unknown"] is bool(below) and cal["class"] == (None if below else raw["class"])
-        assert cal["top"][0]["class"] == raw["class"]  # the classes are listed either way
+        assert cal["top"] == raw["top"] and cal["confidence"] == raw["confidence"]  # top-k unchanged
     assert plain["model"]["sha256"] == clf.sha256
 
 

@@ -84,10 +84,13 @@ def test_thresholds_survive_export_and_the_server_honours_them(openset_run):
         assert body[0]["unknown"] is True and body[0]["class"] is None and body[0]["class_id"] is None
         assert len(body[0]["top"]) == 3  # the classes are still listed
         assert body[1]["unknown"] is False and body[1]["class"] == "red"
+        assert body[0]["calibrated_confidence"] < record["openset"]["thresholds"][body[0]["top"][0]["class"]]
         plain = client.post("/predict?top_k=3&abstain=false", files=files).json()["predictions"]
         assert plain[0]["unknown"] is False and plain[0]["class"] == body[0]["top"][0]["class"]
+        assert [p["top"] for p in plain] == [p["top"] for p in body]  # the top-k list is the same either way
         raw = model.predict(np.stack([_preprocessed(model, yellow)]))[0]
         assert plain[0]["confidence"] == pytest.approx(float(raw.max()), abs=1e-5)  # the model's own probability
+        assert body[0]["confidence"] == plain[0]["confidence"]
 
 
 def _preprocessed(model: OnnxPredictor, data: bytes) -> np.ndarray:

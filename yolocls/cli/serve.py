@@ -42,8 +42,8 @@ def add_serving(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--explain", type=Path, metavar="OUT_DIR",
                    help="also write a heatmap (class activation map of the top class) per image into OUT_DIR")
     p.add_argument("--no-abstain", action="store_true",
-                   help="always answer the most probable class with the model's own probabilities (ignore the "
-                        "model's open-set thresholds, like ?abstain=false)")
+                   help="always answer the most probable class (ignore the model's open-set thresholds, like "
+                        "?abstain=false)")
     p.set_defaults(func=cmd_predict)
 
 

@@ -24,8 +24,11 @@ class Prediction(BaseModel):
     class_name: str | None = Field(alias="class", description="Most probable class; null when the model abstains "
                                    "(`unknown`)")
     class_id: int | None
-    confidence: float = Field(description="Probability of the most probable class (0-1); calibrated (temperature "
-                              "scaling) when the model carries an open-set policy and the request did not turn it off")
+    confidence: float = Field(description="Probability of the most probable class (0-1), as the model outputs it")
+    calibrated_confidence: float | None = Field(
+        default=None, exclude_if=lambda v: v is None,
+        description="With the model's open-set policy: the top-1 probability after temperature scaling, the value "
+                    "compared with the class's threshold")
     unknown: bool = Field(default=False, description="True when the confidence is below the most probable "
                           "class's threshold (the model's open-set policy): `class` is then null, `top` still lists "
                           "the classes")
@@ -64,16 +67,19 @@ class Detail(BaseModel):
 
 def to_predictions(probs: np.ndarray, filenames: list[str], classes: list[str], k: int,
                    policy: OpenSetPolicy | None = None) -> list[Prediction]:
-    """One Prediction per row; with a policy, calibrated probabilities and `unknown` below a class's threshold."""
+    """One Prediction per row; with a policy, `unknown` where the calibrated top-1 confidence is below its class's
+    threshold (`class` null; `confidence` and `top` stay the model's own probabilities)."""
     if policy is not None:
-        probs = calibrate(probs, policy.temperature)
-        unknown = unknown_mask(probs, policy, classes)
+        scaled = calibrate(probs, policy.temperature)
+        calibrated: list[float | None] = [float(c) for c in scaled.max(axis=1)]
+        unknown = unknown_mask(scaled, policy, classes)
     else:
-        unknown = np.zeros(len(probs), dtype=bool)
+        calibrated, unknown = [None] * len(probs), np.zeros(len(probs), dtype=bool)
     out = []
-    for name, row, order, abstain in zip(filenames, probs, top_k(probs, k), unknown):
+    for name, row, order, abstain, cal in zip(filenames, probs, top_k(probs, k), unknown, calibrated):
         top = [ClassScore(class_name=classes[j], class_id=j, confidence=float(row[j])) for j in order]
         out.append(Prediction(filename=name, class_name=None if abstain else top[0].class_name,
                               class_id=None if abstain else top[0].class_id, confidence=top[0].confidence,
+                              calibrated_confidence=cal,
                               unknown=bool(abstain), top=top))
     return out

@@ -95,8 +95,8 @@ async def prometheus(request: Request) -> PlainTextResponse:
 
 
 ABSTAIN_HELP = ("With a model that carries an open-set policy (thresholds from `yolocls export`): answer "
-                "`unknown` below a class's threshold, with calibrated confidences. false: always the most probable "
-                "class, with the model's own probabilities")
+                "`unknown` (class null) when the calibrated confidence is below the class's threshold; the top-k "
+                "list is the same either way. false: always the most probable class")
 
 
 async def _sample(state: ServingState, data: bytes, name: str, pixels: int, imgsz: int) -> np.ndarray:
