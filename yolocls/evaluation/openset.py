@@ -16,6 +16,7 @@ from yolocls.inference.openset import EPS, OpenSetPolicy, calibrate, unknown_mas
 TARGET_PRECISION = 0.95
 KNOWN_RECALL = 0.95
 MIN_SUPPORT = 20
+FEW_IMAGES = 200  # below this many val images, calibration and thresholds are noisy: the report says so
 # A val split the model gets entirely right keeps lowering the NLL as T -> 0 (not identifiable): T stays within
 # what real over/under-confidence needs.
 TEMPERATURE_BOUNDS = (0.25, 8.0)
@@ -32,6 +33,7 @@ class OpenSetReport(BaseModel):
     """report/openset.json: the policy and what it does on the evaluated split (and an OOD folder)."""
 
     fitted_on: str
+    fitted_images: int = Field(description="Images the temperature and thresholds were fitted on")
     evaluated_on: str
     policy: OpenSetPolicy
     ece_before: float
@@ -136,7 +138,7 @@ def openset_report(val: tuple[np.ndarray, np.ndarray], evaluated: tuple[np.ndarr
     cal = calibrate(probs, policy.temperature)
     correct = probs.argmax(axis=1) == y_true
     return OpenSetReport(
-        fitted_on=splits[0], evaluated_on=splits[1], policy=policy,
+        fitted_on=splits[0], fitted_images=len(val[1]), evaluated_on=splits[1], policy=policy,
         ece_before=expected_calibration_error(probs.max(axis=1), correct),
         ece_after=expected_calibration_error(cal.max(axis=1), correct),
         operating_point=operating_point(probs, y_true, policy, classes),

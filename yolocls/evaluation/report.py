@@ -18,7 +18,7 @@ from yolocls.core.limits import available_cpus
 from yolocls.data.layout import choose_split, list_split
 from yolocls.evaluation.metrics import compute_metrics, confusion
 from yolocls.evaluation.mistakes import draw_mistakes
-from yolocls.evaluation.openset import KNOWN_RECALL, TARGET_PRECISION, OpenSetReport, openset_report
+from yolocls.evaluation.openset import FEW_IMAGES, KNOWN_RECALL, TARGET_PRECISION, OpenSetReport, openset_report
 from yolocls.evaluation.plots import plot_confusion, plot_risk_coverage, plot_training_curves
 from yolocls.evaluation.report_html import write_html
 from yolocls.evaluation.summary import METRICS_FILE, REPORT_DIR, ReportMetrics
@@ -191,6 +191,9 @@ def print_report_summary(result: ReportResult, file: TextIO | None = None) -> No
               f"of {o.evaluated_on} with accuracy {accuracy}"
               + (f"; rejects {o.ood_rejected:.1%} of {o.ood_images} --ood images" if o.ood_rejected is not None
                  else ""), file=file)
+        if o.fitted_images < FEW_IMAGES:
+            print(f"  note: fitted on only {o.fitted_images} {o.fitted_on} images; temperature and thresholds are "
+                  f"noisy below {FEW_IMAGES}", file=file)
     print(f"report: {result.report_dir / 'report.html'}", file=file)
 
 

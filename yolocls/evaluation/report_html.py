@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from yolocls.evaluation.openset import OpenSetReport
+from yolocls.evaluation.openset import FEW_IMAGES, OpenSetReport
 from yolocls.evaluation.summary import ReportMetrics
 from yolocls.training.rundir import load_run_record
 
@@ -25,12 +25,13 @@ def _openset_html(o: OpenSetReport) -> str:
     accuracy = "n/a" if point.accuracy is None else f"{point.accuracy:.4f}"
     ood = "" if o.ood_rejected is None else (f"<li>Out-of-distribution folder: <b>{o.ood_rejected:.1%}</b> of "
                                               f"{o.ood_images} images answered <i>unknown</i>.</li>")
+    few = f"; below {FEW_IMAGES} the fit is noisy" if o.fitted_images < FEW_IMAGES else ""
     same = " (the dataset has no test split: fitted and measured on the same images)" \
         if o.fitted_on == o.evaluated_on else ""
     rows = "".join(f"<tr><th>{html.escape(c)}</th><td>{t:.4f}</td><td>{'global' if c in p.fallback_classes else ''}"
                    "</td></tr>" for c, t in p.thresholds.items())
     return f"""<h2>Open set: answering "unknown"</h2><ul>
-<li>Fitted on <b>{o.fitted_on}</b>, measured on <b>{o.evaluated_on}</b>{same}.</li>
+<li>Fitted on <b>{o.fitted_on}</b> ({o.fitted_images} images{few}), measured on <b>{o.evaluated_on}</b>{same}.</li>
 <li>Temperature {p.temperature:.4f}: expected calibration error {o.ece_before:.4f} before, {o.ece_after:.4f} after.</li>
 <li>Thresholds for target precision {p.target_precision} (keeping at most {p.known_recall:.0%} of each class's
 correct val answers; classes with fewer than {p.min_support} val answers use the global threshold
