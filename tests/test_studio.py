@@ -280,6 +280,35 @@ def test_deploy_predict_and_a_new_version_while_requests_are_in_flight(studio, r
     assert studio.api("POST", "/models/nope/predict", files={"file": ("r.png", image, "image/png")}).status_code == 404
 
 
+def test_what_the_pages_read_is_in_the_api(studio, ready):
+    """Presets, dataset samples and duplicate images, a run's confusion matrix, filtered predictions and
+    images, a model version's size and heatmap availability; nothing outside a dataset's splits is served."""
+    book = studio.api("GET", "/presets").json()
+    small = next(p for p in book["presets"] if p["name"] == "small-fast")
+    assert small["args"]["imgsz"] == 320 and small["aug"] in book["augmentations"]
+    ds = studio.api("GET", f"/datasets/{ready}").json()
+    assert set(ds["samples"]) == set(CLASSES) and all(ds["samples"].values())
+    for path in ds["samples"]["red"]:
+        split, label, name = path.split("/")
+        assert label == "red" and studio.api("GET", f"/datasets/{ready}/files/{path}?size=64").status_code == 200
+    run = next(r["run"] for r in studio.api("GET", "/runs").json() if r["status"] == "completed")
+    cm = studio.api("GET", f"/runs/{run}/confusion").json()
+    assert cm["classes"] == sorted(CLASSES) and sum(map(sum, cm["matrix"])) == 12  # the 12 test images
+    rows = studio.api("GET", f"/runs/{run}/predictions", params={"true": "red", "predicted": cm["classes"][0]}).json()
+    assert len(rows) == cm["matrix"][cm["classes"].index("red")][0]
+    assert all(r["true"] == "red" and r["predicted"] == cm["classes"][0] for r in rows)
+    wrong = studio.api("GET", f"/runs/{run}/predictions", params={"wrong": True}).json()
+    assert len(wrong) == 12 - sum(cm["matrix"][i][i] for i in range(3))
+    assert [r["confidence"] for r in wrong] == sorted((r["confidence"] for r in wrong), reverse=True)
+    everything = studio.api("GET", f"/runs/{run}/predictions").json()
+    image = studio.api("GET", f"/runs/{run}/images/{everything[0]['path']}", params={"size": 48})
+    assert image.status_code == 200 and image.headers["content-type"] == "image/jpeg"
+    for bad in ("manifest.json", "../colours/manifest.json", "%2Fetc%2Fpasswd", "val/red/../../manifest.json"):
+        assert studio.api("GET", f"/runs/{run}/images/{bad}").status_code == 404, bad
+    version = studio.api("GET", "/models").json()[0]["versions"][0]
+    assert version["imgsz"] == 32 and version["classes"] == sorted(CLASSES) and version["heatmaps"] is False
+
+
 def test_simultaneous_uploads_and_jobs_get_distinct_ids(studio, ready):
     async def scenario() -> list[httpx.Response]:
         async with httpx.AsyncClient(timeout=120) as client:

@@ -7,6 +7,7 @@ import csv
 from pathlib import Path
 
 from yolocls.core.errors import YoloclsError
+from yolocls.data.layout import SPLITS
 from yolocls.evaluation.summary import REPORT_DIR, read_report_metrics
 from yolocls.studio.schemas import ConfusionOut, PredictionRow, PreviewOut, RunDetail
 from yolocls.studio.thumbs import inside
@@ -79,7 +80,8 @@ def dataset_image(run_dir: Path, rel: str) -> Path:
         dataset = dataset_of_run(run_dir, None)
     except YoloclsError as exc:
         raise RunNotFound(f"run {run_dir.name}: its dataset is not available ({exc})") from None
-    path = inside(dataset, rel)
+    parts = rel.split("/")
+    path = inside(dataset, rel) if len(parts) == 3 and parts[0] in SPLITS else None
     if path is None:
         raise RunNotFound(f"{rel}: not an image of run {run_dir.name}'s dataset")
     return path

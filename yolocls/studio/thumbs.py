@@ -5,14 +5,19 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import threading
 from pathlib import Path
 
 from fastapi.responses import FileResponse
 
 from yolocls.core.fs import atomic_path
 from yolocls.core.imaging import DEFAULT_MAX_PIXELS, open_image
+from yolocls.core.limits import available_cpus
 
 THUMB_MAX = 1024
+# Thumbnails are made at most this many at a time (each may decode a full-size image): a page asking for
+# hundreds at once queues instead of multiplying the studio's memory.
+_MAKING = threading.BoundedSemaphore(max(1, min(4, available_cpus())))
 
 
 def image_response(path: Path, size: int | None, cache_dir: Path) -> FileResponse:
@@ -23,16 +28,22 @@ def image_response(path: Path, size: int | None, cache_dir: Path) -> FileRespons
     key = hashlib.sha256(f"{path.resolve()}|{stat.st_mtime_ns}|{stat.st_size}|{size}".encode()).hexdigest()[:32]
     cache = cache_dir / f"{key}.jpg"
     if not cache.is_file():
-        with open_image(path.read_bytes(), path.name, DEFAULT_MAX_PIXELS) as im:
-            im.draft("RGB", (size, size))
-            rgb = im.convert("RGB")
-        rgb.thumbnail((size, size))
-        buf = io.BytesIO()
-        rgb.save(buf, "JPEG", quality=85)
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        with atomic_path(cache) as tmp:
-            tmp.write_bytes(buf.getvalue())
+        with _MAKING:
+            if not cache.is_file():  # made by another request while this one waited
+                _make(path, size, cache)
     return FileResponse(cache, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
+
+
+def _make(path: Path, size: int, cache: Path) -> None:
+    with open_image(path.read_bytes(), path.name, DEFAULT_MAX_PIXELS) as im:
+        im.draft("RGB", (size, size))
+        rgb = im.convert("RGB")
+    rgb.thumbnail((size, size))
+    buf = io.BytesIO()
+    rgb.save(buf, "JPEG", quality=85)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(cache) as tmp:
+        tmp.write_bytes(buf.getvalue())
 
 
 def inside(root: Path, rel: str) -> Path | None:

@@ -78,6 +78,7 @@ const Studio = (() => {
   function img(path, alt) {
     const el = h("img", { alt: alt || "", loading: "lazy", width: 96, height: 96 });
     if (!key()) { el.src = API + path; return el; }
+    el.addEventListener("load", () => URL.revokeObjectURL(el.src));  // the bytes are decoded: free the blob
     raw(path).then((r) => r.blob()).then((b) => { el.src = URL.createObjectURL(b); }).catch(() => { el.alt = `${alt} (unavailable)`; });
     return el;
   }
