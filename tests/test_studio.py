@@ -124,6 +124,14 @@ def test_zip_upload_is_prepared_with_every_check(studio, ready):
     assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
     assert studio.api("GET", f"/datasets/{ready}/files/val/red/..%2F..%2Fmanifest.json").status_code == 404
     assert studio.api("GET", f"/datasets/{ready}/files/val/red/nope.png").status_code == 404
+    job = next(j for j in studio.api("GET", "/jobs").json() if j["kind"] == "prepare" and j["dataset"] == ready)
+    stream = studio.api("GET", f"/jobs/{job['id']}/events").text  # ends after the final status
+    progress = [json.loads(block.split("data: ", 1)[1]) for block in stream.split("\n\n")
+                if "event: progress" in block]
+    # the preparation's progress, live (sampled: the studio reads it every poll), checking before writing
+    stages = [p["stage"] for p in progress]
+    assert stages == sorted(stages) and all(0 < p["done"] <= p["total"] == 60 for p in progress)
+    assert progress[-1] == {"stage": "writing", "done": 60, "total": 60}
 
 
 def test_folder_upload_with_labels_csv(studio):

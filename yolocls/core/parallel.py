@@ -16,13 +16,24 @@ R = TypeVar("R")
 
 
 def parallel_map(fn: Callable[[T], R], items: list[T], workers: int, desc: str,
-                 progress: bool | None) -> list[R]:
-    """`[fn(x) for x in items]`, spread over `workers` processes; `progress` None: a bar only on a terminal."""
+                 progress: bool | None, on_done: Callable[[int, int], None] | None = None) -> list[R]:
+    """`[fn(x) for x in items]`, spread over `workers` processes; `progress` None: a bar only on a terminal;
+    `on_done(done, total)` after each item (for progress reported elsewhere than a terminal)."""
     bar_off = None if progress is None else not progress
     if workers <= 1 or len(items) < PARALLEL_THRESHOLD:
-        return [fn(x) for x in tqdm(items, desc=desc, disable=bar_off or len(items) < PARALLEL_THRESHOLD,
-                                     file=sys.stderr, unit="img")]
+        results: Iterable[R] = map(fn, items)
+        bar_off = bar_off or len(items) < PARALLEL_THRESHOLD
+        return _collect(results, len(items), desc, bar_off, on_done)
     chunk = max(16, min(256, len(items) // (workers * 8) or 1))
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        results: Iterable[R] = pool.map(fn, items, chunksize=chunk)
-        return list(tqdm(results, total=len(items), desc=desc, disable=bar_off, file=sys.stderr, unit="img"))
+        return _collect(pool.map(fn, items, chunksize=chunk), len(items), desc, bar_off, on_done)
+
+
+def _collect(results: Iterable[R], total: int, desc: str, bar_off: bool | None,
+             on_done: Callable[[int, int], None] | None) -> list[R]:
+    out: list[R] = []
+    for result in tqdm(results, total=total, desc=desc, disable=bar_off, file=sys.stderr, unit="img"):
+        out.append(result)
+        if on_done is not None:
+            on_done(len(out), total)
+    return out

@@ -20,6 +20,7 @@ from yolocls.core.errors import SourceError
 from yolocls.core.fs import atomic_write_text, publish_dir, staging_dir
 from yolocls.core.limits import DEFAULT_MAX_PIXELS, available_cpus
 from yolocls.core.parallel import parallel_map
+from yolocls.core.progress import progress_reporter
 from yolocls.data.archive import extract_archive, is_archive
 from yolocls.data.duplicates import resolve_duplicates
 from yolocls.data.images import ScanResult, scan_image
@@ -51,6 +52,8 @@ class PrepareOptions(BaseModel):
     max_pixels: int = Field(default=DEFAULT_MAX_PIXELS, ge=1)
     workers: int = Field(default_factory=available_cpus, ge=1)
     progress: bool | None = None  # None: only on a terminal
+    progress_file: Path | None = Field(default=None, description="Also write {stage, done, total} here as JSON "
+                                       "(at most twice a second), for a service following the job")
 
 
 @dataclass
@@ -129,7 +132,7 @@ def _plan(opts: PrepareOptions, source: Path, tmp: Path) -> _Plan:
     skipped = [SkippedFile(path=p, reason=r) for p, r in found.ignored]
     warnings = list(found.warnings)
     scans = parallel_map(partial(scan_image, max_pixels=opts.max_pixels), [it.path for it in items],
-                         opts.workers, "checking", opts.progress)
+                         opts.workers, "checking", opts.progress, progress_reporter(opts.progress_file, "checking"))
     skipped += [SkippedFile(path=it.rel, reason=s.reason or "") for it, s in zip(items, scans) if not s.ok]
     units, duplicates = resolve_duplicates(items, scans, opts.near_dup_threshold, skipped)
     classes = sorted({items[u[0]].label for u in units})
@@ -159,7 +162,8 @@ def _write(opts: PrepareOptions, plan: _Plan, jobs: list[WriteJob], stage: Path,
     for split in counts:
         for label in plan.classes:
             (stage / split / label).mkdir(parents=True, exist_ok=True)
-    outcomes = parallel_map(write_one, jobs, opts.workers, "writing", opts.progress)
+    outcomes = parallel_map(write_one, jobs, opts.workers, "writing", opts.progress,
+                            progress_reporter(opts.progress_file, "writing"))
     for outcome in outcomes:
         if outcome.action == "failed":
             plan.skipped.append(SkippedFile(path=plan.found.items[outcome.index].rel, reason=outcome.reason))

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from yolocls.core.progress import read_progress
 from yolocls.studio.db import Database
 from yolocls.studio.jobs import Handle, JobEngine
 from yolocls.studio.models import DatasetRow, EventRow, JobRow
@@ -44,6 +45,7 @@ class Scheduler:
         self.handles: dict[str, Handle] = {}
         self.runs_dir = settings.folder("runs")
         self.logs_dir = settings.folder(".studio/logs")
+        self._last_progress: dict[str, dict[str, Any]] = {}
 
     # ---------- events ----------
 
@@ -112,7 +114,8 @@ class Scheduler:
     def _start(self, s: Any, job: JobRow) -> None:
         log_file = str(self.log_path(job.id))
         if job.kind == "prepare":
-            self.handles[job.id] = self.engine.submit("run_prepare", job.params["options"], log_file)
+            options = {**job.params["options"], "progress_file": str(self.progress_path(job.id))}
+            self.handles[job.id] = self.engine.submit("run_prepare", options, log_file)
         else:
             if job.run_name:
                 (self.runs_dir / job.run_name / STOP_FILE).unlink(missing_ok=True)
@@ -124,6 +127,8 @@ class Scheduler:
         handle = self.handles.get(job.id)
         if job.kind == "train":
             self._progress(s, job)
+        else:
+            self._prepare_progress(s, job)
         if handle is None:  # started by another studio process that is gone
             self.set_status(s, job, "interrupted", "the job's worker is gone; resume it")
             return
@@ -137,6 +142,16 @@ class Scheduler:
         if self.engine.done(handle):
             self._finish(s, job, self.engine.result(handle))
             self.handles.pop(job.id, None)
+
+    def progress_path(self, job_id: str) -> Path:
+        return self.logs_dir / f"{job_id}.progress.json"
+
+    def _prepare_progress(self, s: Any, job: JobRow) -> None:
+        """A `progress` event each time the preparation's progress file changes (images checked, written)."""
+        data = read_progress(self.progress_path(job.id))
+        if data is not None and data != self._last_progress.get(job.id):
+            self._last_progress[job.id] = data
+            self.add_event(s, job, "progress", data)
 
     def _progress(self, s: Any, job: JobRow) -> None:
         if not job.run_name:
@@ -156,6 +171,8 @@ class Scheduler:
 
     def _finish(self, s: Any, job: JobRow, result: dict[str, Any]) -> None:
         if job.kind == "prepare":
+            self._prepare_progress(s, job)
+            self._last_progress.pop(job.id, None)
             dataset = s.get(DatasetRow, job.dataset_id) if job.dataset_id else None
             if result.get("ok"):
                 if dataset is not None:

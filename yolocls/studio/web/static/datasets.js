@@ -84,6 +84,11 @@
     $("progress-text").textContent = "Checking every image…";
     await refresh();
     events(`/jobs/${created.job.id}/events`, (kind, data) => {
+      if (kind === "progress") {
+        bar.value = data.total ? (100 * data.done) / data.total : 0;
+        $("progress-label").textContent = `Preparing ${created.dataset.name}: ${data.stage}`;
+        $("progress-text").textContent = `${data.stage} ${data.done} of ${data.total} images`;
+      }
       if (kind === "status") $("progress-text").textContent = `preparation ${data.status}${data.error ? `: ${data.error}` : ""}`;
       if (kind === "status" && data.status === "failed") flash(data.error || "preparation failed");
     }, async () => {
