@@ -48,6 +48,7 @@ def browser() -> Iterator[webdriver.Chrome]:
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
     driver = webdriver.Chrome(options=opts, service=webdriver.ChromeService(executable_path=DRIVER))
     driver.set_page_load_timeout(60)
+    shutil.rmtree(SHOTS, ignore_errors=True)  # this run's screenshots only
     SHOTS.mkdir(parents=True, exist_ok=True)
     yield driver
     driver.quit()
