@@ -22,6 +22,7 @@ if not (CHROMIUM and DRIVER):
     pytest.skip("browser tests need Chromium: apt install chromium chromium-driver", allow_module_level=True)
 webdriver = pytest.importorskip("selenium.webdriver", reason="pip install selenium (in .[dev])")
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -196,7 +197,7 @@ def test_zip_to_a_tried_model_in_the_browser(studio, browser, tmp_path):  # long
     assert len(cells) == 9
     busiest = max(cells, key=lambda c: int(c.text))
     truth, predicted = busiest.get_attribute("aria-label").split(" images of ")[1].split(" predicted ")
-    busiest.click()
+    busiest.send_keys(Keys.ENTER)  # keyboard: the cells are buttons
     wait_for(browser, lambda d: f"True {truth}, predicted {predicted}: {busiest.text}" in text(d, "#cell"),
              what="the cell's images")
     assert browser.find_elements(By.CSS_SELECTOR, "#cell img")
@@ -235,7 +236,7 @@ def test_runs_leaderboard_sorts_and_compares(studio, browser):
         studio.wait(f"/jobs/{job['id']}", lambda j: j["status"] in ("completed", "failed"), 240)
     open_with_key(browser, studio.url + "/runs")
     wait_for(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#runs tbody tr")) == 2, what="two runs")
-    browser.find_element(By.XPATH, "//th/button[starts-with(normalize-space(.), 'Run')]").click()
+    browser.find_element(By.XPATH, "//th/button[starts-with(normalize-space(.), 'Run')]").send_keys(Keys.ENTER)
     names = [r.text for r in browser.find_elements(By.CSS_SELECTOR, "#runs tbody td:nth-child(2)")]
     assert names == sorted(names)
     for box in browser.find_elements(By.CSS_SELECTOR, "#runs tbody input[type=checkbox]"):

@@ -46,6 +46,11 @@ class PixelBudget:
         try:
             yield
         finally:
-            async with self._changed:
-                self.in_use -= pixels
-                self._changed.notify_all()
+            # Give back at once (no await first): a task cancelled while waiting for the lock here would
+            # otherwise keep its pixels for ever. Waking the waiters is shielded for the same reason.
+            self.in_use -= pixels
+            await asyncio.shield(self._wake())
+
+    async def _wake(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
