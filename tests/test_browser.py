@@ -228,6 +228,43 @@ def test_zip_to_a_tried_model_in_the_browser(studio, browser, tmp_path):  # long
     check_clean(browser, studio)
 
 
+def _upload_through_page(browser, studio: Studio, name: str, pick) -> str:  # type: ignore[no-untyped-def]
+    open_with_key(browser, studio.url + "/datasets")
+    browser.find_element(By.ID, "ds-name").send_keys(name)
+    pick()
+    browser.find_element(By.ID, "upload-btn").click()
+    wait_for(browser, lambda d: "Ready:" in text(d, "#progress-text") or d.find_element(By.ID, "flash").is_displayed(),
+             120, f"{name} prepared")
+    assert "Ready:" in text(browser, "#progress-text"), text(browser, "#flash")
+    check_clean(browser, studio)
+    return text(browser, "#progress-text")
+
+
+def test_folder_and_images_with_csv_uploads_through_the_page(studio, browser, tmp_path):
+    folder = tmp_path / "shots"
+    for ci, name in enumerate(("red", "green")):
+        (folder / name).mkdir(parents=True)
+        for k in range(12):
+            (folder / name / f"{k}.png").write_bytes(png_bytes(ci, 200 + k))
+    summary = _upload_through_page(browser, studio, "folder-upload",
+                                   lambda: browser.find_element(By.ID, "pick-folder").send_keys(str(folder)))
+    assert "24 images, 2 classes" in summary
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    rows = ["filename,label"]
+    for k in range(20):
+        (flat / f"img{k}.png").write_bytes(png_bytes(k % 2, 300 + k))
+        rows.append(f"img{k}.png,{'red' if k % 2 == 0 else 'green'}")
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+
+    def pick() -> None:
+        browser.find_element(By.ID, "pick-images").send_keys("\n".join(str(p) for p in sorted(flat.iterdir())))
+        browser.find_element(By.ID, "pick-csv").send_keys(str(tmp_path / "labels.csv"))
+
+    summary = _upload_through_page(browser, studio, "csv-upload", pick)
+    assert "20 images, 2 classes" in summary
+
+
 def test_runs_leaderboard_sorts_and_compares(studio, browser):
     datasets = studio.api("GET", "/datasets").json() or [studio.api("GET", f"/datasets/{studio.ready_dataset('c2')}")
                                                           .json()]
