@@ -301,3 +301,20 @@ def test_phone_width_has_no_sideways_scrolling(studio, browser):
         check_clean(browser, studio)
     finally:
         browser.set_window_size(1280, 1000)
+
+
+def test_without_a_key_nothing_is_asked_and_images_load_directly(browser, tmp_path):
+    plain = Studio(tmp_path / "home").start()
+    try:
+        dataset = plain.ready_dataset("nokey")
+        browser.get(f"{plain.url}/datasets/{dataset}")
+        wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#samples img"), what="samples")
+        wait_for(browser, lambda d: d.execute_script(
+            "return [...document.querySelectorAll('#samples img')].every(i => i.complete && i.naturalWidth > 0)"),
+            what="thumbnails")
+        assert not browser.find_element(By.ID, "key-dialog").is_displayed()
+        assert all("/api/v1/datasets/" in i.get_attribute("src")
+                   for i in browser.find_elements(By.CSS_SELECTOR, "#samples img"))  # plain URLs, cacheable
+        check_clean(browser, plain)
+    finally:
+        plain.stop()
