@@ -113,8 +113,7 @@ def main() -> int:
         capture(driver, f"{url}/runs", args.out / "runs.png", "#runs tbody a", 700)
         driver.get(f"{url}/models")
         WebDriverWait(driver, 60).until(lambda d: "fashion" in d.find_element(By.ID, "try-model").text)
-        image = next((SAMPLE / "images").glob("*.png"))
-        driver.find_element(By.ID, "try-file").send_keys(str(image))
+        driver.find_element(By.ID, "try-file").send_keys(str(confident_image(api, home)))
         WebDriverWait(driver, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#try-result .bar"))
         time.sleep(1)
         driver.save_screenshot(str(args.out / "models.png"))
@@ -123,6 +122,17 @@ def main() -> int:
         proc.terminate()
         proc.wait(timeout=60)
     return 0
+
+
+def confident_image(api: httpx.Client, home: Path) -> Path:
+    """The test image the deployed model answers most confidently and correctly (a typical "try" moment)."""
+    best: tuple[float, Path] | None = None
+    for image in sorted((home / "datasets" / "fashion" / "test").rglob("*.png")):
+        p = api.post("/models/fashion/predict", files={"file": (image.name, image.read_bytes())}).json()
+        p = p["predictions"][0]
+        if not p["unknown"] and p["class"] == image.parent.name and (best is None or p["confidence"] > best[0]):
+            best = (p["confidence"], image)
+    return best[1] if best else next((home / "datasets" / "fashion" / "test").rglob("*.png"))
 
 
 def _up(url: str) -> bool:
