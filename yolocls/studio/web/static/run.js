@@ -136,7 +136,8 @@
       const point = o.operating_point;
       $("openset").textContent = `"Unknown" answers: with the thresholds fitted on ${o.fitted_on} (target precision ` +
         `${o.policy.target_precision}), the model answers ${pct(point.coverage)} of ${o.evaluated_on} with accuracy ` +
-        `${pct(point.accuracy)} and says "unknown" for the rest; calibration error ${num(o.ece_before)} → ${num(o.ece_after)}.`;
+        `${pct(point.accuracy)} and says "unknown" for the rest; calibration error ${num(o.ece_before)} → ${num(o.ece_after)}.` +
+        (o.fitted_images < 200 ? ` Fitted on only ${o.fitted_images} ${o.fitted_on} images: expect these numbers to move with more data.` : "");
     }
     cm = await api(`/runs/${encodeURIComponent(run)}/confusion`);
     drawMatrix();
