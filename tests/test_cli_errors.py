@@ -67,6 +67,21 @@ def test_corrupt_run_json_is_one_line_for_report(trained_run, tmp_path, capsys):
     assert "run.json: unreadable run record" in one_line(capsys.readouterr().err)
 
 
+@pytest.mark.parametrize("flags, message", [
+    (["--ood", "/nonexistent-ood"], "--ood /nonexistent-ood: not a folder of images"),
+    (["--target-precision", "1.5"], "1.5 is not in (0, 1]"),
+    (["--known-recall", "abc"], "'abc' is not a number"),
+])
+def test_bad_open_set_flags_are_one_line(trained_run, capsys, flags, message):
+    try:
+        code = main(["report", str(trained_run), *flags])
+    except SystemExit as exc:  # argparse refuses bad values itself
+        code = exc.code
+    assert code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
 def test_leaderboard_skips_damaged_runs_with_a_warning_and_lists_the_rest(trained_run, tmp_path, capsys):
     runs = tmp_path / "runs"
     for name in ("good", "bad-record", "bad-metrics"):

@@ -159,6 +159,8 @@ def _draw_pictures(out: Path, run_dir: Path, ev: Evaluation, model: Predictor, o
 
 def write_report(opts: ReportOptions) -> ReportResult:
     """Evaluate the run's weights on a split and write RUN_DIR/report/ atomically."""
+    if opts.ood is not None and not opts.ood.is_dir():  # before minutes of evaluation, not after
+        raise ConfigError(f"--ood {opts.ood}: not a folder of images")
     run_dir, model, dataset = _load(opts)
     ev = _evaluate_split(model, dataset, choose_split(dataset, opts.split))
     metrics = compute_metrics(ev.y_true, ev.probs, ev.classes, ev.split, f"{opts.weights}.pt")
