@@ -195,7 +195,7 @@ def export_model(opts: ExportOptions) -> ExportRecord:
         exported = _export_staged(weights, staging, opts.format, imgsz)
         reference = _reference_probs(torch_model.yolo, paths, imgsz)
         policy = fit_policy(reference, labels, classes, opts.target_precision, opts.known_recall) \
-            if opts.openset and split == "val" and len(paths) else None
+            if opts.openset and len(paths) else None
         if opts.format == "onnx":
             _embed_onnx_metadata(exported, {"classes": classes, "imgsz": imgsz, "source_run": run_dir.name,
                                             "format": opts.format, "preprocessing": PREPROCESSING,

@@ -100,7 +100,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
     import time
 
     from yolocls.inference.onnx_predictor import OnnxPredictor, resolve_model_path
-    from yolocls.inference.openset import policy_of
     from yolocls.inference.predictor import predict_paths
     from yolocls.inference.schemas import ModelRef, PredictResponse, to_predictions
 
@@ -112,7 +111,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     model = OnnxPredictor(resolve_model_path(model_path))
     probs = predict_paths(model, args.images, batch_size=32)  # bounded memory for many images
     k = min(args.top_k, len(model.classes))
-    policy = None if args.no_abstain else policy_of(model.metadata)
+    policy = None if args.no_abstain else model.openset
     response = PredictResponse(
         predictions=to_predictions(probs, [str(p) for p in args.images], model.classes, k, policy),
         model=ModelRef(name=model.name, sha256=model.sha256),

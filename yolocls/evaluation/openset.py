@@ -115,14 +115,15 @@ def risk_coverage(conf: np.ndarray, correct: np.ndarray, steps: int = 100) -> li
     return points
 
 
-def operating_point(probs: np.ndarray, y_true: np.ndarray, policy: OpenSetPolicy, classes: list[str]
+def operating_point(calibrated: np.ndarray, y_true: np.ndarray, policy: OpenSetPolicy, classes: list[str]
                     ) -> OperatingPoint:
-    cal = calibrate(probs, policy.temperature)
-    answered = ~unknown_mask(cal, policy, classes)
-    correct = cal.argmax(axis=1) == y_true
+    """Coverage and accuracy of the answers the policy gives (`calibrated`: temperature-scaled probabilities)."""
+    answered = ~unknown_mask(calibrated, policy, classes)
+    correct = calibrated.argmax(axis=1) == y_true
     n = int(answered.sum())
-    return OperatingPoint(coverage=n / len(probs) if len(probs) else 0.0,
-                          accuracy=float(correct[answered].mean()) if n else None, answered=n, images=len(probs))
+    return OperatingPoint(coverage=n / len(calibrated) if len(calibrated) else 0.0,
+                          accuracy=float(correct[answered].mean()) if n else None, answered=n,
+                          images=len(calibrated))
 
 
 def rejected_fraction(probs: np.ndarray, policy: OpenSetPolicy, classes: list[str]) -> float:
@@ -141,7 +142,7 @@ def openset_report(val: tuple[np.ndarray, np.ndarray], evaluated: tuple[np.ndarr
         fitted_on=splits[0], fitted_images=len(val[1]), evaluated_on=splits[1], policy=policy,
         ece_before=expected_calibration_error(probs.max(axis=1), correct),
         ece_after=expected_calibration_error(cal.max(axis=1), correct),
-        operating_point=operating_point(probs, y_true, policy, classes),
+        operating_point=operating_point(cal, y_true, policy, classes),
         risk_coverage=risk_coverage(cal.max(axis=1), correct),
         ood_images=None if ood_probs is None else len(ood_probs),
         ood_rejected=None if ood_probs is None else rejected_fraction(ood_probs, policy, classes))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TextIO
@@ -12,7 +13,7 @@ import pandas as pd
 from pydantic import BaseModel, Field
 from tqdm import tqdm
 
-from yolocls.core.errors import ConfigError, YoloclsError
+from yolocls.core.errors import ConfigError
 from yolocls.core.fs import publish_dir, staging_dir
 from yolocls.core.limits import available_cpus
 from yolocls.data.layout import choose_split, list_split
@@ -23,7 +24,6 @@ from yolocls.evaluation.plots import plot_confusion, plot_risk_coverage, plot_tr
 from yolocls.evaluation.report_html import write_html
 from yolocls.evaluation.summary import METRICS_FILE, REPORT_DIR, ReportMetrics
 from yolocls.inference.predictor import Predictor, predict_paths, top_k
-from yolocls.inference.preprocess import load_image
 from yolocls.training.rundir import dataset_of_run, read_results, run_weights
 
 if TYPE_CHECKING:
@@ -63,20 +63,16 @@ class Evaluation:
     probs: np.ndarray
 
 
-def _predict(model: Predictor, paths: list[Path], desc: str) -> np.ndarray:
+def _predict(model: Predictor, paths: list[Path], desc: str,
+             on_unreadable: Callable[[Path], None] | None = None) -> np.ndarray:
     with tqdm(total=len(paths), desc=desc, unit="img", file=sys.stderr, disable=None) as bar:
-        return predict_paths(model, paths, workers=min(8, available_cpus()), on_batch=bar.update)
+        return predict_paths(model, paths, workers=min(8, available_cpus()), on_batch=bar.update,
+                             on_unreadable=on_unreadable)
 
 
 def _evaluate_split(model: Predictor, dataset: Path, split: str) -> Evaluation:
     paths, y_true = list_split(dataset, split, model.classes)
     return Evaluation(dataset, split, model.classes, paths, y_true, _predict(model, paths, f"evaluating {split}"))
-
-
-def evaluate(opts: ReportOptions) -> tuple[Path, Evaluation]:
-    """(run folder, the run's weights evaluated on the chosen split) with the shared preprocessing."""
-    run_dir, model, dataset = _load(opts)
-    return run_dir, _evaluate_split(model, dataset, choose_split(dataset, opts.split))
 
 
 def _load(opts: ReportOptions) -> tuple[Path, TorchPredictor, Path]:
@@ -88,21 +84,14 @@ def _load(opts: ReportOptions) -> tuple[Path, TorchPredictor, Path]:
 
 def _ood_probs(model: Predictor, folder: Path) -> np.ndarray:
     """Probabilities for every readable image under `folder` (others are skipped, with a count on stderr)."""
-    if not folder.is_dir():
-        raise ConfigError(f"--ood {folder}: not a folder of images")
     files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
-    readable = []
-    for path in files:
-        try:
-            load_image(path)  # decoded by the same contract the prediction will use
-            readable.append(path)
-        except (YoloclsError, OSError):
-            continue
-    if not readable:
+    skipped: list[Path] = []
+    probs = _predict(model, files, "out-of-distribution images", on_unreadable=skipped.append)
+    if not len(probs):
         raise ConfigError(f"--ood {folder}: no readable images in it")
-    if len(readable) < len(files):
-        print(f"--ood: skipped {len(files) - len(readable)} files that are not readable images", file=sys.stderr)
-    return _predict(model, readable, "out-of-distribution images")
+    if skipped:
+        print(f"--ood: skipped {len(skipped)} files that are not readable images", file=sys.stderr)
+    return probs
 
 
 def _openset(opts: ReportOptions, model: Predictor, ev: Evaluation) -> OpenSetReport:

@@ -12,6 +12,7 @@ import numpy as np
 from yolocls.core.errors import ModelError
 from yolocls.core.fs import file_sha256
 from yolocls.core.limits import available_cpus
+from yolocls.inference.openset import OpenSetPolicy, policy_of
 
 META_KEY = "yolocls"
 EXPORT_RECORD = "export.json"  # written by `yolocls export` into the run folder
@@ -52,6 +53,7 @@ class OnnxPredictor:
         self.classes: list[str] = list(meta["classes"])
         self.imgsz: int = int(meta["imgsz"])
         self.metadata = meta
+        self.openset: OpenSetPolicy | None = policy_of(meta)  # validated once, at load
         self.sha256 = file_sha256(path)
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name

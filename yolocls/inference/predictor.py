@@ -9,6 +9,7 @@ from typing import Protocol
 
 import numpy as np
 
+from yolocls.core.errors import YoloclsError
 from yolocls.inference.preprocess import load_image, preprocess
 
 
@@ -29,19 +30,29 @@ def top_k(probs: np.ndarray, k: int) -> list[list[int]]:
 
 
 def predict_paths(model: Predictor, paths: Sequence[Path], batch_size: int = 64, workers: int = 4,
-                  on_batch: Callable[[int], None] | None = None) -> np.ndarray:
-    """Probabilities for image files, preprocessed with the shared function on a thread pool."""
+                  on_batch: Callable[[int], None] | None = None,
+                  on_unreadable: Callable[[Path], None] | None = None) -> np.ndarray:
+    """Probabilities for image files, preprocessed with the shared function on a thread pool. A file that is not
+    a readable image raises, unless `on_unreadable` is given: it is then told the path, and the file has no row."""
     out: list[np.ndarray] = []
 
-    def prep(p: Path) -> np.ndarray:
-        return preprocess(load_image(p), model.imgsz)
+    def prep(p: Path) -> np.ndarray | None:
+        try:
+            return preprocess(load_image(p), model.imgsz)
+        except (YoloclsError, OSError):
+            if on_unreadable is None:
+                raise
+            on_unreadable(p)
+            return None
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for start in range(0, len(paths), batch_size):
-            chunk = list(pool.map(prep, paths[start:start + batch_size]))
-            out.append(model.predict(np.stack(chunk)))
+            done = list(pool.map(prep, paths[start:start + batch_size]))
+            chunk = [x for x in done if x is not None]
+            if chunk:
+                out.append(model.predict(np.stack(chunk)))
             if on_batch:
-                on_batch(len(chunk))
+                on_batch(len(done))
     if not out:
         return np.zeros((0, len(model.classes)), np.float32)
     return np.concatenate(out)

@@ -17,7 +17,6 @@ from pydantic import SecretStr
 
 from yolocls.core.imaging import image_pixels
 from yolocls.inference.heatmap import check_faithful_grid, overlay_base64
-from yolocls.inference.openset import policy_of
 from yolocls.inference.predictor import Predictor
 from yolocls.inference.preprocess import decode_image, preprocess_bytes
 from yolocls.inference.schemas import Detail, ModelInfo, ModelRef, PredictResponse, to_predictions
@@ -85,7 +84,7 @@ async def model_info(request: Request) -> ModelInfo:
     meta = getattr(model, "metadata", {}) or {}
     return ModelInfo(name=model_name(model), format="onnx", sha256=getattr(model, "sha256", ""),
                      classes=model.classes, imgsz=model.imgsz, source_run=meta.get("source_run"),
-                     preprocessing=meta.get("preprocessing"), openset=policy_of(meta))
+                     preprocessing=meta.get("preprocessing"), openset=getattr(model, "openset", None))
 
 
 @router.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics")
@@ -177,7 +176,7 @@ async def classify_uploads(state: ServingState, file: list[UploadFile], top_k: i
         probs, heatmaps = np.stack(await asyncio.gather(*[batcher.submit(s) for s in samples])), None
     state.metrics.images.inc(len(probs))
     k = min(top_k or settings.default_top_k, len(model.classes))
-    policy = policy_of(getattr(model, "metadata", {}) or {}) if abstain else None
+    policy = getattr(model, "openset", None) if abstain else None
     predictions = to_predictions(probs, names, model.classes, k, policy)
     for prediction, heatmap in zip(predictions, heatmaps or []):
         prediction.heatmap = heatmap
