@@ -73,41 +73,34 @@ class OnnxPredictor:
             raise ModelError(f"{self.path}: input shape {shape} does not match imgsz {self.imgsz} with 3 channels "
                              "(its metadata); re-export the model with `yolocls export`")
 
-    def _run(self, batch: np.ndarray) -> np.ndarray:
-        """Only the probabilities are asked for: the class-activation output costs nothing unless wanted."""
-        return np.asarray(self.session.run([self.output_name], {self.input_name: batch})[0], dtype=np.float32)
+    def _run(self, outputs: list[str], batch: np.ndarray) -> list[np.ndarray]:
+        """The named outputs for any N: a model exported with a fixed batch size is fed full batches, the last
+        one zero-padded (padded rows are dropped)."""
+        fixed = self.fixed_batch
+        if not fixed or len(batch) == fixed:
+            return [np.asarray(o, np.float32) for o in self.session.run(outputs, {self.input_name: batch})]
+        parts: list[list[np.ndarray]] = [[] for _ in outputs]
+        for start in range(0, len(batch), fixed):
+            chunk = batch[start:start + fixed]
+            n = len(chunk)
+            if n < fixed:
+                chunk = np.concatenate([chunk, np.zeros((fixed - n, *chunk.shape[1:]), dtype=chunk.dtype)])
+            for acc, out in zip(parts, self.session.run(outputs, {self.input_name: chunk})):
+                acc.append(np.asarray(out, np.float32)[:n])
+        return [np.concatenate(acc) if acc else np.zeros((0, len(self.classes)), np.float32) for acc in parts]
 
     def predict_cam(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(probabilities (N, classes), class activation maps (N, classes, h, w)) for an explanation."""
         if self.cam_output is None:
             raise ModelError(f"{self.path}: this model has no class-activation output; re-export it with "
                              "`yolocls export` to get heatmaps")
-        fixed = self.fixed_batch
-        probs, cams = [], []
-        for start in range(0, len(batch), fixed or max(1, len(batch))):
-            chunk = batch[start:start + (fixed or len(batch))]
-            n = len(chunk)
-            if fixed and n < fixed:
-                chunk = np.concatenate([chunk, np.zeros((fixed - n, *chunk.shape[1:]), dtype=chunk.dtype)])
-            p, c = self.session.run([self.output_name, self.cam_output], {self.input_name: chunk})
-            probs.append(np.asarray(p, np.float32)[:n])
-            cams.append(np.asarray(c, np.float32)[:n])
-        return np.concatenate(probs), np.concatenate(cams)
+        probs, cams = self._run([self.output_name, self.cam_output], batch)
+        return probs, cams
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
-        """(N, 3, imgsz, imgsz) float32 -> (N, classes) probabilities, for any N: a model exported with a
-        fixed batch size is fed full batches, the last one zero-padded (padded rows are dropped)."""
-        fixed = self.fixed_batch
-        if not fixed or len(batch) == fixed:
-            return self._run(batch)
-        out = []
-        for start in range(0, len(batch), fixed):
-            chunk = batch[start:start + fixed]
-            n = len(chunk)
-            if n < fixed:
-                chunk = np.concatenate([chunk, np.zeros((fixed - n, *chunk.shape[1:]), dtype=chunk.dtype)])
-            out.append(self._run(chunk)[:n])
-        return np.concatenate(out) if out else np.zeros((0, len(self.classes)), np.float32)
+        """(N, 3, imgsz, imgsz) float32 -> (N, classes) probabilities, for any N. Only the probabilities are asked
+        for: the class-activation output costs nothing unless wanted."""
+        return self._run([self.output_name], batch)[0]
 
 
 def _exported_file(record: Path) -> str:
