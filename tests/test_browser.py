@@ -4,6 +4,7 @@ leaving the machine, and a screenshot of every page (test-artifacts/screenshots/
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import threading
@@ -224,6 +225,15 @@ def test_zip_to_a_tried_model_in_the_browser(studio, browser, tmp_path):  # long
     answer = studio.api("POST", "/models/colours/predict", files={"file": ("red.png", image.read_bytes())}).json()
     assert first_bar == answer["predictions"][0]["top"][0]["class"]  # the page shows what the model answers
     assert "No heatmap" in text(browser, "#try-result")  # a 32 px model: the page says why instead of decorating
+    browser.execute_script("document.getElementById('try-result').textContent = ''")
+    browser.execute_script(  # the same image dropped on the page (a real drop event with a real File)
+        "const bytes = Uint8Array.from(atob(arguments[0]), c => c.charCodeAt(0));"
+        "const dt = new DataTransfer(); dt.items.add(new File([bytes], 'dropped.png', {type: 'image/png'}));"
+        "document.getElementById('try-drop').dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true}))",
+        base64.b64encode(image.read_bytes()).decode())
+    wait_for(browser, lambda d: "dropped.png" in text(d, "#try-result") or
+             d.find_elements(By.CSS_SELECTOR, "#try-result .bar"), 60, "the dropped image classified")
+    assert browser.find_elements(By.CSS_SELECTOR, "#try-result .bar span")[0].text == first_bar
     shot(browser, "models")
     check_clean(browser, studio)
 

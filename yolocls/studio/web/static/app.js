@@ -150,6 +150,18 @@ const Studio = (() => {
     });
   }
 
+  /** Make `el` a drop target: highlighted while something is dragged over it; `onDrop(dataTransfer)` on drop
+      (its errors are shown on the page). */
+  function dropZone(el, onDrop) {
+    el.addEventListener("dragover", (e) => { e.preventDefault(); el.classList.add("over"); });
+    el.addEventListener("dragleave", () => el.classList.remove("over"));
+    el.addEventListener("drop", (e) => {
+      e.preventDefault();
+      el.classList.remove("over");
+      Promise.resolve(onDrop(e.dataTransfer)).catch((err) => flash(err.message));
+    });
+  }
+
   const pct = (x) => (x === null || x === undefined ? "–" : `${(100 * x).toFixed(1)} %`);
   const num = (x, d) => (x === null || x === undefined ? "–" : Number(x).toFixed(d === undefined ? 3 : d));
   function duration(s) {
@@ -186,7 +198,7 @@ const Studio = (() => {
   }
 
   return { h, api, raw, post, img, events, upload, flash, pct, num, duration, status, datasetImage, runImage,
-           lineChart, askKey, COLOURS };
+           lineChart, askKey, dropZone, COLOURS };
 })();
 
 // Errors of API calls are shown on the page (they are handled, so not logged again as uncaught).

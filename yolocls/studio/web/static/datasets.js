@@ -30,11 +30,9 @@
     }
   }
 
-  async function onDrop(ev) {
-    ev.preventDefault();
-    $("drop").classList.remove("over");
-    const items = [...(ev.dataTransfer.items || [])].map((i) => i.webkitGetAsEntry && i.webkitGetAsEntry()).filter(Boolean);
-    const dropped = [...ev.dataTransfer.files];
+  async function onDrop(transfer) {
+    const items = [...(transfer.items || [])].map((i) => i.webkitGetAsEntry && i.webkitGetAsEntry()).filter(Boolean);
+    const dropped = [...transfer.files];
     if (dropped.length === 1 && isArchive(dropped[0])) { chosen = { archive: dropped[0], files: [], csv: null }; describe(); return; }
     const out = [];
     for (const entry of items) await walk(entry, "", out);
@@ -44,10 +42,7 @@
   }
 
   function setup() {
-    const drop = $("drop");
-    drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
-    drop.addEventListener("dragleave", () => drop.classList.remove("over"));
-    drop.addEventListener("drop", (e) => { onDrop(e).catch((err) => flash(err.message)); });
+    Studio.dropZone($("drop"), onDrop);
     $("pick-archive").addEventListener("change", (e) => { chosen = { archive: e.target.files[0] || null, files: [], csv: null }; describe(); });
     $("pick-folder").addEventListener("change", (e) => {
       chosen = { archive: null, files: [...e.target.files].map((f) => ({ file: f, path: f.webkitRelativePath || f.name })), csv: chosen.csv };

@@ -89,10 +89,7 @@
       note ? h("p", { class: "muted" }, `No heatmap: ${note}`) : null, h("p", { class: "muted" }, `${body.model.name} · ${body.time_ms.toFixed(0)} ms`)));
   }
 
-  const drop = $("try-drop");
-  drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
-  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
-  drop.addEventListener("drop", (e) => { e.preventDefault(); drop.classList.remove("over"); if (e.dataTransfer.files[0]) tryImage(e.dataTransfer.files[0]).catch((err) => flash(err.message)); });
+  Studio.dropZone($("try-drop"), (transfer) => (transfer.files[0] ? tryImage(transfer.files[0]) : null));
   $("try-file").addEventListener("change", (e) => { if (e.target.files[0]) tryImage(e.target.files[0]).catch((err) => flash(err.message)); });
   $("deploy-form").addEventListener("submit", deploy);
   loadModels();
