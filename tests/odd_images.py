@@ -48,6 +48,18 @@ def _png_bomb() -> bytes:
         + _png_chunk(b"IEND", b"")
 
 
+def icns_bomb(side: int = 12_000) -> bytes:
+    """An Apple icon declaring a 1024x1024 icon (ic10) whose embedded PNG is side x side RGBA: small on
+    disk, gigabytes once decoded, and its header says nothing of it."""
+    ihdr = struct.pack(">IIBBBBB", side, side, 8, 6, 0, 0, 0)
+    comp = zlib.compressobj(9)
+    row = b"\0" * (4 * side + 1)
+    idat = b"".join(comp.compress(row) for _ in range(side)) + comp.flush()
+    png = b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", idat) + _png_chunk(b"IEND", b"")
+    entry = b"ic10" + struct.pack(">I", 8 + len(png)) + png
+    return b"icns" + struct.pack(">I", 8 + len(entry)) + entry
+
+
 def _hdr_bomb() -> bytes:
     """Radiance HDR declaring 6500 x 6500: OpenCV decodes it, Pillow cannot read its header."""
     return b"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 6500 +X 6500\n" + bytes(random.Random(1).randbytes(4000))

@@ -154,3 +154,41 @@ def test_server_says_unsupported_not_corrupt_for_a_non_image(odd_client):
     response = odd_client.post("/predict", files={"file": ("notes.txt", b"hello, not an image")})
     assert response.status_code == 415
     assert response.json()["detail"] == "notes.txt: unsupported file type (not an image format yolocls can read)"
+
+
+BOUNDED_SCAN = """
+import sys
+from pathlib import Path
+from yolocls.data.images import scan_image
+if __name__ == "__main__":
+    print(scan_image(Path(sys.argv[1])).reason)
+    hwm = [line for line in open("/proc/self/status") if line.startswith("VmHWM:")][0]
+    print(int(hwm.split()[1]) // 1024)  # this process's peak (ru_maxrss would carry the parent's over exec)
+"""
+
+
+def test_a_crafted_icon_is_refused_with_bounded_memory(tmp_path, odd_client):
+    """A 560 kB ICNS declaring 1024x1024 but holding a 12000x12000 PNG (576 MB of RGBA): decoded in the
+    memory-capped child, refused there; neither prepare's process nor the server grows."""
+    import subprocess
+    import sys
+
+    from tests.odd_images import icns_bomb
+
+    bomb = tmp_path / "crafted.icns"
+    bomb.write_bytes(icns_bomb())
+    script = tmp_path / "scan.py"
+    script.write_text(BOUNDED_SCAN)
+    out = subprocess.run([sys.executable, str(script), str(bomb)], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).parent.parent)
+    reason, peak_mb = out.stdout.strip().splitlines()[-2:]
+    assert "larger than declared" in reason, out.stdout + out.stderr
+    assert int(peak_mb) < 300, peak_mb  # the caller's own peak (was ~640 MB for this file, 8 GB for larger)
+    before = _rss_mb()
+    res = odd_client.post("/predict", files={"file": ("crafted.icns", bomb.read_bytes(), "image/icns")})
+    assert res.status_code == 413 and "larger than declared" in res.json()["detail"], res.text
+    assert _rss_mb() - before < 100
+
+
+def _rss_mb() -> int:
+    return int([ln for ln in open("/proc/self/status") if ln.startswith("VmRSS:")][0].split()[1]) // 1024

@@ -137,9 +137,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start_server(model: Path, *extra: str) -> tuple[subprocess.Popen, str]:
+def _start_server(model: Path, *extra: str, env_extra: dict[str, str] | None = None
+                  ) -> tuple[subprocess.Popen, str]:
     port = _free_port()
-    env = {**os.environ, "YOLOCLS_MAX_BATCH": "8", "YOLOCLS_MAX_WAIT_MS": "5"}
+    env = {**os.environ, "YOLOCLS_MAX_BATCH": "8", "YOLOCLS_MAX_WAIT_MS": "5", **(env_extra or {})}
     proc = subprocess.Popen([sys.executable, "-m", "yolocls", "serve", "--model", str(model), "--port", str(port),
                              *extra], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -254,3 +255,45 @@ def test_serve_cli_errors_are_one_line(onnx_path, tmp_path, monkeypatch, capsys)
     monkeypatch.setenv("YOLOCLS_PORT", "abc")
     assert main(["serve", "--model", str(onnx_path)]) == 2
     assert "YOLOCLS_PORT 'abc': Input should be a valid integer" in capsys.readouterr().err
+
+
+def hold_idle_connections(url: str, count: int) -> list[socket.socket]:
+    """`count` connections that send nothing, or half a request line and then nothing (slowloris)."""
+    host, port = url.removeprefix("http://").split(":")
+    socks = []
+    for i in range(count):
+        sock = socket.create_connection((host, int(port)), timeout=5)
+        if i % 2:
+            sock.sendall(b"GET /health HTTP/1.1\r\nHo")
+        socks.append(sock)
+    return socks
+
+
+def closed_by_server(sock: socket.socket) -> bool:
+    sock.settimeout(0.05)
+    try:
+        return sock.recv(1024) == b""
+    except TimeoutError:
+        return False
+    except OSError:
+        return True
+
+
+def test_idle_and_half_sent_connections_are_closed_and_the_server_keeps_answering(onnx_path):
+    proc, url = _start_server(onnx_path.parent.parent, env_extra={"YOLOCLS_HEADER_TIMEOUT_S": "2"})
+    try:
+        socks = hold_idle_connections(url, 600)
+        t0 = time.monotonic()
+        assert httpx.get(f"{url}/health", timeout=5).status_code == 200  # answered while they are open
+        assert time.monotonic() - t0 < 2
+        time.sleep(3)
+        closed = sum(closed_by_server(s) for s in socks)
+        assert closed == len(socks), f"{len(socks) - closed} idle connections still open after the deadline"
+        for s in socks:
+            s.close()
+        # a normal keep-alive client is not affected by the deadline
+        with httpx.Client(timeout=5) as client:
+            assert all(client.get(f"{url}/health").status_code == 200 for _ in range(3))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

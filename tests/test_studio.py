@@ -71,8 +71,8 @@ class Studio:
                 self.proc.kill()
                 self.proc.wait()
 
-    def api(self, method: str, path: str, **kw) -> httpx.Response:
-        return httpx.request(method, f"{self.url}/api/v1{path}", timeout=120, headers=self.headers, **kw)
+    def api(self, method: str, path: str, headers: dict[str, str] | None = None, **kw) -> httpx.Response:
+        return httpx.request(method, f"{self.url}/api/v1{path}", timeout=120, headers=headers or self.headers, **kw)
 
     def wait(self, path: str, done, timeout: float = 300) -> dict:
         deadline = time.time() + timeout
@@ -174,7 +174,12 @@ def test_bad_uploads_get_4xx_naming_the_problem(studio, kwargs, status, detail):
 def test_bad_job_requests_get_4xx_naming_the_field(studio, ready):
     cases = [({"dataset": ready, "preset": "huge"}, 422, "preset: unknown 'huge'; valid presets: small-fast"),
              ({"dataset": ready, "aug": "wild"}, 422, "aug: unknown 'wild'"),
-             ({"dataset": ready, "set": {"lr00": 1}}, 422, "set: unknown training argument(s) lr00"),
+             ({"dataset": ready, "set": {"lr00": 1}}, 422, "set: lr00: unknown training argument"),
+             ({"dataset": ready, "set": {"pretrained": "/tmp/x.pt"}}, 422, "set: pretrained: unknown training"),
+             ({"dataset": ready, "set": {"cfg": "x.yaml"}}, 422, "set: cfg: unknown training argument"),
+             ({"dataset": ready, "set": {"distill_model": "x.pt"}}, 422, "set: distill_model: unknown"),
+             ({"dataset": ready, "set": {"imgsz": 100000}}, 422, "set: imgsz=100000: Input should be less"),
+             ({"dataset": ready, "set": {"lr0": "0.1"}}, 422, "set: lr0='0.1': Input should be a valid number"),
              ({"dataset": ready, "set": {"data": "/etc"}}, 422, "set: data"),
              ({"dataset": ready, "device": "gpu-please"}, 422, "device"),
              ({"dataset": "nope"}, 404, "dataset 'nope' not found")]

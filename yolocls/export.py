@@ -79,6 +79,8 @@ class ExportOptions(BaseModel):
     openset: bool = True
     target_precision: float = Field(default=TARGET_PRECISION, gt=0, le=1)
     known_recall: float = Field(default=KNOWN_RECALL, gt=0, le=1)
+    copy_to: Path | None = Field(default=None, description="Also place this export's own verified file here "
+                                 "(ONNX), so concurrent exports of one run never hand over each other's file")
 
 
 def _embed_onnx_metadata(path: Path, meta: dict) -> None:
@@ -218,6 +220,9 @@ def export_model(opts: ExportOptions) -> ExportRecord:
                 f"{parity.top1_agreement:.4f} (need >= {MIN_AGREEMENT}), max probability difference "
                 f"{parity.max_prob_diff:.2e} (need <= {MAX_PROB_DIFF}); nothing was published (details in "
                 f"{run_dir / FAILED_RECORD})")
+        if opts.copy_to is not None and exported.is_file():
+            with atomic_path(opts.copy_to) as tmp:
+                shutil.copyfile(exported, tmp)
         _publish(exported, final)
         _write_record(record, run_dir / EXPORT_RECORD)
     return record

@@ -73,6 +73,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from yolocls.inference.onnx_predictor import resolve_model_path
+    from yolocls.serving.protocol import HeaderDeadlineProtocol
     from yolocls.serving.settings import ServeSettings
 
     cli = {"model": args.model, "host": args.host, "port": args.port, "workers": args.workers,
@@ -90,7 +91,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         os.environ["YOLOCLS_PREPROCESS_THREADS"] = share
     os.environ["YOLOCLS_MODEL"] = str(resolve_model_path(settings.model).resolve())  # fail fast, clearly
     uvicorn.run("yolocls.serving.app:app_from_env", factory=True, host=settings.host, port=settings.port,
-                workers=settings.workers, log_level="info", access_log=False)
+                workers=settings.workers, log_level="info", access_log=False, http=HeaderDeadlineProtocol)
     return 0
 
 

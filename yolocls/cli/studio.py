@@ -25,6 +25,7 @@ def cmd_studio(args: argparse.Namespace) -> int:
     import uvicorn
 
     from yolocls.serving.app import is_loopback
+    from yolocls.serving.protocol import HeaderDeadlineProtocol
     from yolocls.studio.app import create_studio_app
     from yolocls.studio.settings import StudioSettings
 
@@ -40,5 +41,5 @@ def cmd_studio(args: argparse.Namespace) -> int:
           flush=True)
     # Open event streams last as long as their job: on SIGTERM they get 5 s, then the studio stops anyway.
     uvicorn.run(create_studio_app(settings), host=settings.host, port=settings.port, log_level="info",
-                access_log=False, timeout_graceful_shutdown=5)
+                access_log=False, timeout_graceful_shutdown=5, http=HeaderDeadlineProtocol)
     return 0

@@ -54,3 +54,9 @@ class ImageTooLargeError(YoloclsError):
     """An image exceeds the pixel limit (decompression bombs)."""
 
     status_code = 413
+
+
+class DiskFullError(YoloclsError):
+    """The disk that receives uploads or outputs is full."""
+
+    status_code = 507

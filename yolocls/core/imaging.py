@@ -1,7 +1,9 @@
 """The one image decoding contract shared by prepare, evaluation, `yolocls predict` and the server.
 
 - Any format Pillow can open is accepted; the header is read and the pixel limit checked before any
-  pixels are decoded.
+  pixels are decoded. Formats whose header bounds the decoded size are decoded here; container formats
+  (ICNS, ICO, ...) whose embedded images may be larger than declared are decoded in a memory-capped child
+  process (`core.isolated`). Pillow's own decompression-bomb guard stays as Pillow sets it.
 - Files OpenCV reads faithfully (8-bit RGB/grey JPEG and PNG without transparency) are left to OpenCV,
   exactly as Ultralytics reads them (`cv2.imread`), so served JPEG/PNG match training bit for bit.
 - Everything else is converted by `to_rgb8`: EXIF orientation applied, alpha and transparency keys
@@ -27,7 +29,9 @@ EXIF_ORIENTATION = 0x0112
 HIGH_DEPTH_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
 ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 
-Image.MAX_IMAGE_PIXELS = None  # our own limit is checked on the header, before decoding
+# Formats whose decoded pixels are bounded by the size in their header (checked before decoding).
+SIZE_BOUNDED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP", "BMP", "DIB", "GIF", "TIFF", "PPM", "PCX", "SGI",
+                                  "TGA", "DDS", "PSD", "JPEG2000", "HDR", "QOI", "FITS", "XBM", "IM", "SUN"})
 
 
 def open_image(data: bytes, name: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
@@ -38,6 +42,8 @@ def open_image(data: bytes, name: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             im = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError:
+        raise ImageTooLargeError(f"{name}: exceeds the limit of {max_pixels} pixels (decompression bomb)") from None
     except Exception:
         raise ImageError(f"{name}: unsupported file type (not an image format yolocls can read)") from None
     width, height = im.size
@@ -113,10 +119,27 @@ def to_rgb8(im: Image.Image) -> Image.Image:
     return rgb
 
 
-def load_rgb8(im: Image.Image, name: str) -> Image.Image:
-    """Decode the pixels of an opened image and convert them; errors name the file."""
+def load_rgb8(im: Image.Image, name: str, data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Decode the pixels of an image opened from `data` and convert them; errors name the file. Formats whose
+    header does not bound their memory are decoded in the capped child process."""
+    if im.format in SIZE_BOUNDED_FORMATS:
+        return convert_rgb8(im, name)
+    from yolocls.core.isolated import decode_rgb_isolated
+
+    return Image.fromarray(decode_rgb_isolated(data, name, max_pixels), mode="RGB")
+
+
+def convert_rgb8(im: Image.Image, name: str) -> Image.Image:
+    """Decode (in this process) and convert; only for size-bounded formats, or inside the capped child."""
     try:
-        im.load()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            im.load()
+    except Image.DecompressionBombError:
+        raise ImageTooLargeError(f"{name}: an embedded image exceeds Pillow's decompression-bomb limit") from None
+    except MemoryError:
+        raise ImageTooLargeError(f"{name}: decoding needs far more memory than its declared {im.size[0]}x"
+                                 f"{im.size[1]} pixels (an embedded image larger than declared); refusing it") from None
     except Exception as exc:
         raise ImageError(f"{name}: corrupt or truncated image ({exc})") from None
     try:
@@ -144,5 +167,5 @@ def decode_bgr(data: bytes, name: str = "image", max_pixels: int = DEFAULT_MAX_P
     im = open_image(data, name, max_pixels)
     if opencv_faithful(im, data) and (im.format != "JPEG" or jpeg_complete(data)):
         return opencv_decode(data, name)
-    pixels = np.array(load_rgb8(im, name))  # a writable copy; Pillow's is released on return
+    pixels = np.array(load_rgb8(im, name, data, max_pixels))  # a writable copy; Pillow's is released on return
     return cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR, dst=pixels)

@@ -17,7 +17,8 @@ MAX_MEMBERS = 200_000
 MAX_TOTAL_BYTES = 20 * 1024**3  # 20 GiB extracted
 MAX_RATIO = 200  # a member, or the whole archive, expanding more than this is treated as a bomb
 BOMB_FLOOR = 64 * 1024**2  # below this much output, ratios are not judged (tiny archives compress well)
-DISK_MARGIN = 256 * 1024**2  # extraction never fills the disk to the last byte
+DISK_MARGIN = 256 * 1024**2  # extraction never fills the disk to the last byte: keeps this much free ...
+DISK_MARGIN_FRACTION = 0.1  # ... or this share of the free space, whichever is smaller (a small disk still works)
 CHUNK = 1 << 20
 
 
@@ -67,9 +68,9 @@ class _Budget:
                     raise UnsafeArchiveError(f"{self.archive.name}: expands over {MAX_RATIO}x its size "
                                              "(zip bomb?); refusing the archive")
                 if self.bytes > self.free_bytes:
-                    raise SourceError(f"{self.archive.name}: not enough free disk space to extract it "
-                                      f"(over {self.free_bytes // 1024**2} MiB needed); free space or "
-                                      "extract it yourself and prepare the folder")
+                    raise SourceError(f"{self.archive.name}: not enough free disk space to extract it (more "
+                                      f"than the {self.free_bytes / 1024**2:.1f} MiB that may be used); free "
+                                      "space or extract it yourself and prepare the folder")
                 if compressed and written > CHUNK and written > MAX_RATIO * compressed:
                     raise UnsafeArchiveError(f"{self.archive.name}: member '{dst.name}' expands over "
                                              f"{MAX_RATIO}x (zip bomb?); refusing the archive")
@@ -128,22 +129,24 @@ def extract_archive(archive: Path, dest: Path, max_members: int = MAX_MEMBERS,
     On any refusal the partially extracted content is removed before the error propagates.
     """
     dest.mkdir(parents=True, exist_ok=True)
-    free = shutil.disk_usage(dest).free - DISK_MARGIN
-    budget = _Budget(archive, max_members, max_bytes, max(0, free))
+    free = shutil.disk_usage(dest).free
+    budget = _Budget(archive, max_members, max_bytes, free - min(DISK_MARGIN, int(free * DISK_MARGIN_FRACTION)))
     try:
         if archive.name.lower().endswith(".zip"):
             try:
                 _extract_zip(archive, dest, budget)
             except zipfile.BadZipFile as exc:
-                raise SourceError(f"{archive}: not a valid zip file ({exc})") from exc
+                raise SourceError(f"{archive.name}: not a valid zip file ({exc})") from exc
         else:
             try:
                 _extract_tar(archive, dest, budget)
             except (tarfile.TarError, EOFError) as exc:
-                raise SourceError(f"{archive}: not a valid tar archive ({exc})") from exc
+                raise SourceError(f"{archive.name}: not a valid tar archive ({exc})") from exc
     except OSError as exc:  # e.g. a member that is both a file and a folder, or a full disk
         shutil.rmtree(dest, ignore_errors=True)
-        raise SourceError(f"{archive}: cannot extract ({exc.strerror or exc}: {exc.filename or ''})") from exc
+        member = Path(str(exc.filename)).relative_to(dest) if exc.filename and Path(str(exc.filename)).is_relative_to(
+            dest) else ""
+        raise SourceError(f"{archive.name}: cannot extract ({exc.strerror or type(exc).__name__}: {member})") from exc
     except BaseException:
         shutil.rmtree(dest, ignore_errors=True)
         raise

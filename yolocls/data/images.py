@@ -89,7 +89,7 @@ def scan_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> ScanResult:
             # Decode big JPEGs with DCT scaling (all the compressed data is still read, so truncation is
             # still caught); the hash only needs a small picture and conversions re-decode in full.
             im.draft(im.mode, (DRAFT_SIZE, DRAFT_SIZE))
-        rgb = load_rgb8(im, path.name)
+        rgb = load_rgb8(im, path.name, data, max_pixels)
         if fmt == "PNG" and not convert:
             opencv_decode(data, path.name)  # libpng is stricter than Pillow: Ultralytics must read it too
     except YoloclsError as exc:

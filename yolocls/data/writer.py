@@ -73,7 +73,7 @@ def plan_files(items: list[SourceItem], scans: list[ScanResult], assignment: dic
 
 def _convert(job: WriteJob, data: bytes) -> None:
     im = Image.open(io.BytesIO(data), formats=[job.fmt] if job.fmt else None)
-    rgb = load_rgb8(im, job.src.name)
+    rgb = load_rgb8(im, job.src.name, data)
     with open(job.dst, "xb") as fh:
         if job.dst.suffix == ".jpg":
             rgb.save(fh, "JPEG", quality=95, subsampling=0)

@@ -6,9 +6,10 @@ needs ONNX Runtime, OpenCV, Pillow and numpy.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
@@ -100,12 +101,23 @@ def create_app(settings: ServeSettings | None = None, predictor: Predictor | Non
     return app
 
 
-def add_error_handlers(app: FastAPI, logger: logging.Logger) -> None:
-    """A user's mistake -> its status and a JSON `detail`; anything else -> 500, logged, no traceback sent."""
+def add_error_handlers(app: FastAPI, logger: logging.Logger, scrub: Callable[[str], str] = str) -> None:
+    """A user's mistake -> its status and a JSON `detail` (passed through `scrub`, which may remove server
+    paths); anything else -> 500, logged, no traceback sent. A full disk is 507."""
 
     @app.exception_handler(YoloclsError)
     async def on_user_error(request: Request, exc: YoloclsError) -> JSONResponse:
-        return JSONResponse(status_code=exc.status_code, content={"detail": str(exc)}, headers=exc.headers or None)
+        return JSONResponse(status_code=exc.status_code, content={"detail": scrub(str(exc))},
+                            headers=exc.headers or None)
+
+    @app.exception_handler(OSError)
+    async def on_os_error(request: Request, exc: OSError) -> JSONResponse:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            logger.error("disk full on %s: %s", request.url.path, exc)
+            return JSONResponse(status_code=507, content={"detail": "the server's disk is full; free space on "
+                                                          "it (or ask its administrator) and retry"})
+        logger.exception("unhandled error on %s", request.url.path)
+        return JSONResponse(status_code=500, content={"detail": "internal server error"})
 
     @app.exception_handler(Exception)
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:

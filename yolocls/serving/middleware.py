@@ -40,11 +40,20 @@ async def send_json(send: Send, status: int, detail: str, headers: list[tuple[by
     await send({"type": "http.response.body", "body": body})
 
 
-class LimitAndMeasure:
-    """Rejects bodies over the byte limit with 413 before parsing, and records metrics per known path."""
+BodyLimit = Callable[[Scope], "int | None"]
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int, metrics: Metrics, max_inflight_bytes: int) -> None:
-        self.app, self.limit, self.metrics = app, max_body_bytes, metrics
+
+class LimitAndMeasure:
+    """Rejects bodies over the byte limit with 413 before parsing, and records metrics per known path.
+    `max_body_bytes` is one limit, or a function of the request giving its route's limit (None: a route that
+    streams its body to disk under a cap of its own; only a declared Content-Length over `stream_cap` is
+    refused here)."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int | BodyLimit, metrics: Metrics, max_inflight_bytes: int,
+                 stream_cap: int | None = None) -> None:
+        self.app, self.metrics = app, metrics
+        self.limit_for: BodyLimit = max_body_bytes if callable(max_body_bytes) else (lambda _s: max_body_bytes)
+        self.stream_cap = stream_cap
         self.max_inflight_bytes = max_inflight_bytes
         self.inflight_bytes = 0  # bytes of request bodies being received or processed, over all requests
 
@@ -77,13 +86,21 @@ class LimitAndMeasure:
 
     async def _buffer_body(self, scope: Scope, receive: Receive, send: Send, held: list[int]) -> Receive | None:
         """Read the whole body (up to the limit) so an oversized upload is refused before any parsing."""
-        too_big = f"request body exceeds {self.limit} bytes (YOLOCLS_MAX_BODY_BYTES)"
+        limit = self.limit_for(scope)
         headers = dict(scope.get("headers") or [])
         length = headers.get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.limit:
+        if limit is None:  # a streamed route: its own cap applies while it writes to disk
+            if self.stream_cap is not None and length is not None and length.isdigit() \
+                    and int(length) > self.stream_cap:
+                await send_json(send, 413, f"upload of {int(length)} bytes exceeds {self.stream_cap} bytes "
+                                "(YOLOCLS_MAX_UPLOAD_BYTES)")
+                return None
+            return receive
+        too_big = f"request body exceeds {limit} bytes (YOLOCLS_MAX_BODY_BYTES)"
+        if length is not None and length.isdigit() and int(length) > limit:
             await send_json(send, 413, too_big)
             return None
-        if scope.get("method") not in ("POST", "PUT", "PATCH"):
+        if scope.get("method") not in ("POST", "PUT", "PATCH", "DELETE"):
             return receive
         chunks, size, more = [], 0, True
         while more:
@@ -92,7 +109,7 @@ class LimitAndMeasure:
                 return None
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.limit:
+            if size > limit:
                 await send_json(send, 413, too_big)
                 return None
             if self.inflight_bytes + len(chunk) > self.max_inflight_bytes and self.inflight_bytes > held[0]:

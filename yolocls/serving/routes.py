@@ -48,10 +48,15 @@ def model_name(model: Predictor) -> str:
     return str(getattr(model, "name", None) or type(model).__name__)
 
 
-def require_api_key(key: SecretStr | None, given: str | None) -> None:
-    """401 unless `given` matches the configured key (constant-time); nothing to check without a key."""
+def key_matches(key: SecretStr | None, given: str | None) -> bool:
+    """Whether `given` matches the configured key (constant-time); always true without a key."""
     expected = key.get_secret_value() if key else None
-    if expected and not (given and secrets.compare_digest(given.encode(), expected.encode())):
+    return not expected or bool(given and secrets.compare_digest(given.encode(), expected.encode()))
+
+
+def require_api_key(key: SecretStr | None, given: str | None) -> None:
+    """401 unless `given` matches the configured key; nothing to check without a key."""
+    if not key_matches(key, given):
         raise HTTPException(status_code=401, detail="missing or invalid X-API-Key header")
 
 

@@ -12,9 +12,11 @@ from fastapi import APIRouter, Depends, FastAPI
 
 from yolocls import __version__
 from yolocls.serving.app import add_error_handlers
+from yolocls.serving.middleware import LimitAndMeasure, Metrics
 from yolocls.studio.api import datasets, jobs, models, presets, runs
 from yolocls.studio.api.auth import require_key
 from yolocls.studio.db import Database, migrate
+from yolocls.studio.guard import Guard
 from yolocls.studio.jobs import JobEngine
 from yolocls.studio.registry import Registry
 from yolocls.studio.scheduler import Scheduler
@@ -44,6 +46,17 @@ async def _loop(studio: Studio) -> None:
         await asyncio.sleep(studio.settings.poll_s)
 
 
+def body_limit(settings: StudioSettings, scope: dict) -> int | None:
+    """Each route's body limit: dataset uploads stream to disk under their own cap (None), model predictions
+    get `yolocls serve`'s limit, everything else (JSON) a few MB."""
+    path, method = scope.get("path", ""), scope.get("method", "")
+    if method == "POST" and path.rstrip("/") == "/api/v1/datasets":
+        return None
+    if method == "POST" and path.startswith("/api/v1/models/") and path.endswith("/predict"):
+        return settings.max_body_bytes
+    return settings.max_json_bytes
+
+
 def create_studio_app(settings: StudioSettings | None = None) -> FastAPI:
     settings = settings or StudioSettings()
     studio = build_studio(settings)
@@ -69,13 +82,18 @@ def create_studio_app(settings: StudioSettings | None = None) -> FastAPI:
                   description="Upload datasets, train on Ray, watch runs, deploy and try models. All under /api/v1.")
     app.state.studio = studio
 
-    add_error_handlers(app, log)
+    add_error_handlers(app, log, scrub=settings.relative)
 
     api = APIRouter(prefix="/api/v1", dependencies=[Depends(require_key)])
     for module in (datasets, jobs, runs, models, presets):
         api.include_router(module.router)
     app.include_router(api)
     add_web(app)  # the browser UI at /, built on the routes above
+    # Outermost first: Host/Origin/key on the headers, then the body limit of the route, then the app.
+    app.add_middleware(LimitAndMeasure, max_body_bytes=lambda scope: body_limit(settings, scope),  # type: ignore
+                       metrics=Metrics(), max_inflight_bytes=settings.max_inflight_body_bytes,
+                       stream_cap=settings.max_upload_bytes)
+    app.add_middleware(Guard, settings=settings)  # type: ignore[arg-type]
 
     @app.get("/health", include_in_schema=False)
     async def health() -> dict[str, str]:

@@ -7,12 +7,13 @@ and loaded versions stay loaded."""
 from __future__ import annotations
 
 import asyncio
-import shutil
+import secrets
 from pathlib import Path
 
 from sqlalchemy import func, select
 
 from yolocls.core.errors import ModelError, YoloclsError
+from yolocls.core.fs import file_sha256
 from yolocls.inference.heatmap import MIN_CAM_CELLS
 from yolocls.inference.onnx_predictor import OnnxPredictor
 from yolocls.serving.app import start_state, stop_state
@@ -46,18 +47,26 @@ class Registry:
     async def deploy(self, run_dir: Path, model: str) -> ModelVersionOut:
         """Export the run (parity-checked) in a worker, copy the model in, register the next version."""
         log = self.logs_dir / f"deploy-{model}-{run_dir.name}.log"
-        result = await self.engine.wait(self.engine.submit("run_export", str(run_dir), str(log)))
-        if not result.get("ok"):
-            raise ModelError(f"deploying run {run_dir.name} failed: {result.get('error')}")
+        incoming = self.models_dir / ".incoming" / f"{secrets.token_hex(8)}.onnx"  # this deploy's own file
+        try:
+            result = await self.engine.wait(self.engine.submit("run_export", str(run_dir), str(log), str(incoming)))
+            if not result.get("ok"):
+                raise ModelError(f"deploying run {run_dir.name} failed: {result.get('error')}")
+            return await self._register(model, run_dir, incoming, result)
+        finally:
+            incoming.unlink(missing_ok=True)
+
+    async def _register(self, model: str, run_dir: Path, incoming: Path, result: dict) -> ModelVersionOut:
         async with self._lock:  # version numbers are given out one at a time
             with self.db.session() as s:
                 latest = s.scalar(select(func.max(ModelVersionRow.version)).where(ModelVersionRow.model == model))
                 version = (latest or 0) + 1
                 target = self.models_dir / model / f"v{version}" / "model.onnx"
                 target.parent.mkdir(parents=True, exist_ok=True)
-                tmp = target.with_suffix(".onnx.tmp")
-                shutil.copyfile(result["path"], tmp)
-                tmp.rename(target)
+                if file_sha256(incoming) != result["sha256"]:
+                    raise ModelError(f"deploying run {run_dir.name}: the exported file changed before it was "
+                                     "registered; deploy again")
+                incoming.rename(target)
                 row = ModelVersionRow(model=model, version=version, run_name=run_dir.name, path=str(target),
                                       sha256=result["sha256"], parity=result["parity"], is_default=version == 1,
                                       imgsz=result.get("imgsz"), classes=result.get("classes"))

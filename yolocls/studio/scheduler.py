@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,7 @@ class Scheduler:
         session.add(EventRow(job_id=job.id, kind=kind, data=data))
 
     def set_status(self, session: Any, job: JobRow, status: str, error: str | None = None) -> None:
+        error = self.settings.relative(error) if error else error
         job.status, job.error = status, error
         if status == "running":
             job.started = now()
@@ -111,15 +113,29 @@ class Scheduler:
             free[job.kind] -= 1
             self._start(s, job)
 
+    def home_path(self, value: str | None) -> str | None:
+        """A path stored relative to the home (what clients see) -> the absolute path a worker needs.
+        Rows written by older versions hold absolute paths, which stay as they are."""
+        return None if value is None else str(self.settings.home / value)
+
+    def worker_options(self, job: JobRow) -> dict[str, Any]:
+        options = dict(job.params["options"])
+        if job.kind == "prepare":
+            for key in ("source", "csv", "out"):
+                options[key] = self.home_path(options.get(key))
+            return {**options, "progress_file": str(self.progress_path(job.id))}
+        if "resume" in options:
+            return {**options, "resume": str(self.runs_dir / Path(options["resume"]).name)}
+        return {**options, "data": self.home_path(options["data"]), "runs_dir": str(self.runs_dir)}
+
     def _start(self, s: Any, job: JobRow) -> None:
         log_file = str(self.log_path(job.id))
         if job.kind == "prepare":
-            options = {**job.params["options"], "progress_file": str(self.progress_path(job.id))}
-            self.handles[job.id] = self.engine.submit("run_prepare", options, log_file)
+            self.handles[job.id] = self.engine.submit("run_prepare", self.worker_options(job), log_file)
         else:
             if job.run_name:
                 (self.runs_dir / job.run_name / STOP_FILE).unlink(missing_ok=True)
-            self.handles[job.id] = self.engine.submit("run_train", job.params["options"], log_file, gpu=True)
+            self.handles[job.id] = self.engine.submit("run_train", self.worker_options(job), log_file, gpu=True)
         job.cancel_requested = None
         self.set_status(s, job, "running")
 
@@ -174,13 +190,15 @@ class Scheduler:
             self._prepare_progress(s, job)
             self._last_progress.pop(job.id, None)
             dataset = s.get(DatasetRow, job.dataset_id) if job.dataset_id else None
+            if dataset is not None:  # prepared (or refused): the upload is no longer needed, nor reachable
+                shutil.rmtree(self.settings.home / dataset.source, ignore_errors=True)
             if result.get("ok"):
                 if dataset is not None:
                     dataset.status = "ready"
                 self.set_status(s, job, "completed")
             else:
                 if dataset is not None:
-                    dataset.status, dataset.error = "failed", result.get("error")
+                    dataset.status, dataset.error = "failed", self.settings.relative(str(result.get("error")))
                 self.set_status(s, job, "failed", result.get("error"))
             return
         self._progress(s, job)
@@ -240,8 +258,7 @@ class Scheduler:
             job = s.get(JobRow, job_id)
             if job is None or job.run_name is None:
                 return
-            options = {"resume": str(self.runs_dir / job.run_name), "device": job.params["options"].get("device",
-                                                                                                        "auto")}
+            options = {"resume": job.run_name, "device": job.params["options"].get("device", "auto")}
             job.params = {**job.params, "options": options}
             job.error = None
             self.set_status(s, job, "queued")

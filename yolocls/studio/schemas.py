@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from yolocls.data.manifest import DuplicateGroup, SkippedFile
+from yolocls.training.hyperparams import BATCH_MAX, EPOCHS_MAX, IMGSZ_MAX, IMGSZ_MIN
 from yolocls.training.rundir import EpochMetrics, PreviewEpoch, PreviewImage
 
 JobStatus = Literal["queued", "running", "completed", "failed", "cancelled", "interrupted"]
@@ -41,11 +42,13 @@ class JobCreate(BaseModel):
     dataset: str = Field(description="Dataset id")
     preset: str = "small-fast"
     aug: str | None = None
-    epochs: int | None = Field(default=None, ge=1, le=10_000)
-    imgsz: int | None = Field(default=None, ge=16, le=4096)
-    batch: int | None = Field(default=None, ge=1, le=4096)
-    device: str = "auto"
-    set: dict[str, Any] = Field(default_factory=dict, description="Any Ultralytics training argument")
+    epochs: int | None = Field(default=None, ge=1, le=EPOCHS_MAX)
+    imgsz: int | None = Field(default=None, ge=IMGSZ_MIN, le=IMGSZ_MAX)
+    batch: int | None = Field(default=None, ge=1, le=BATCH_MAX)
+    device: str = Field(default="auto", max_length=64)
+    set: dict[str, Any] = Field(default_factory=dict, max_length=64, description="Training hyper-parameters "
+                                "(an allowlist of scalars with bounds, as `yolocls train --set`; see "
+                                "`yolocls presets`); never paths")
 
 
 class JobOut(BaseModel):

@@ -6,10 +6,10 @@ import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import ClassVar, TypeVar
 
 from fastapi import Request
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from yolocls.core.errors import YoloclsError
 from yolocls.data.manifest import MANIFEST_NAME, Manifest
@@ -47,6 +47,11 @@ class NotFound(YoloclsError):
 
 class Conflict(YoloclsError):
     status_code = 409
+
+
+class QueueFull(YoloclsError):
+    status_code = 429
+    headers: ClassVar[dict[str, str]] = {"Retry-After": "30"}
 
 
 @dataclass
@@ -110,9 +115,17 @@ class Studio:
                                "cancel it first")
             s.delete(s.get(DatasetRow, dataset_id))
         shutil.rmtree(self.datasets_dir / row.name, ignore_errors=True)
-        shutil.rmtree(Path(row.source), ignore_errors=True)
+        shutil.rmtree(self.settings.home / row.source, ignore_errors=True)
 
     # ---------- jobs ----------
+
+    def check_queue(self) -> None:
+        """429 when as many jobs wait as the studio accepts (each waiting job costs every scheduler tick)."""
+        with self.db.session() as s:
+            queued = s.scalar(select(func.count()).select_from(JobRow).where(JobRow.status == "queued")) or 0
+        if queued >= self.settings.max_queued_jobs:
+            raise QueueFull(f"{queued} jobs are already waiting (YOLOCLS_MAX_QUEUED_JOBS); retry when some have "
+                            "started, or cancel some")
 
     def job_row(self, job_id: str) -> JobRow:
         return self._get(JobRow, job_id, "job")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from yolocls.serving.settings import ApiKey
@@ -25,12 +25,34 @@ class StudioSettings(BaseSettings):
     api_key: ApiKey = Field(default=None, description="When set, every /api route needs X-API-Key")
     insecure: bool = Field(default=False, description="Allow a non-loopback address without an API key")
     max_upload_bytes: int = Field(default=2 * 1024**3, ge=1, description="Largest dataset upload (413 above)")
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1, description="Largest model predict request "
+                                "(413 above; the same setting and default as `yolocls serve`)")
+    max_json_bytes: int = Field(default=2 * 1024 * 1024, ge=1, description="Largest body of every other request "
+                                "(413 above)")
+    max_inflight_body_bytes: int = Field(default=256 * 1024 * 1024, ge=1, description="Bytes of request bodies "
+                                         "held in memory at once, over all requests (503 above)")
+    allowed_hosts: str = Field(default="", description="Comma-separated Host names the studio answers to, '*' "
+                               "for any (default: loopback names when bound to loopback, else any)")
+    max_queued_jobs: int = Field(default=100, ge=1, description="Most jobs waiting to start (429 above)")
     cpu_training_slots: int = Field(default=1, ge=1, description="Training jobs at once on a CPU-only cluster")
     prepare_slots: int = Field(default=1, ge=1, description="Dataset preparation jobs at once")
     cancel_grace_s: float = Field(default=60.0, ge=0, description="A cancelled job that has not stopped after "
                                   "this long is killed")
     poll_s: float = Field(default=0.25, gt=0, description="How often jobs are checked for progress")
 
+
+    @field_validator("home")
+    @classmethod
+    def _absolute_home(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @property
+    def allowed_host_list(self) -> list[str]:
+        return [h.strip() for h in self.allowed_hosts.split(",") if h.strip()]
+
+    def relative(self, text: str) -> str:
+        """`text` with every mention of the home folder made relative: answers never name server paths."""
+        return text.replace(f"{self.home}/", "").replace(str(self.home), ".")
 
     @property
     def db_url(self) -> str:

@@ -8,6 +8,7 @@ whose filenames are relative paths (a browser folder upload), plus an optional p
 
 from __future__ import annotations
 
+import errno
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from typing import IO, Any
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
-from yolocls.core.errors import YoloclsError
+from yolocls.core.errors import DiskFullError, YoloclsError
 from yolocls.data.archive import ARCHIVE_SUFFIXES, MAX_MEMBERS, safe_member_path, unwrap_single_folder
 from yolocls.data.splitting import parse_ratios
 
@@ -178,8 +179,20 @@ async def receive_upload(request: Request, uploads_dir: Path, upload_id: str, li
         shutil.rmtree(partial, ignore_errors=True)
         if isinstance(exc, YoloclsError | KeyboardInterrupt | SystemExit):
             raise
-        raise UploadError(f"malformed multipart upload ({type(exc).__name__}: {exc})") from None
+        if isinstance(exc, OSError):
+            raise _os_error(exc, receiver.part.filename) from None
+        raise UploadError(f"malformed multipart upload ({type(exc).__name__})") from None
     return upload
+
+
+def _os_error(exc: OSError, filename: str | None) -> YoloclsError:
+    """A failed write of an upload, said without server paths: full disk 507, a bad name 422."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DiskFullError("the studio's disk is full: the upload was not kept; free space in its home and retry")
+    if exc.errno == errno.ENAMETOOLONG:
+        return UploadError(f"files: '{(filename or '')[:80]}...': a file or folder name is too long for the "
+                           "server's filesystem; shorten it")
+    return UploadError(f"files: '{filename}': cannot be stored ({exc.strerror})")
 
 
 def _finish(receiver: _Receiver, partial: Path, final: Path) -> Upload:

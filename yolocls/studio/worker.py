@@ -74,14 +74,15 @@ def run_train(options: dict[str, Any], log: str) -> dict[str, Any]:
         return {"status": record.status, "run": str(run_dir), "error": record.error}
 
 
-def run_export(run_dir: str, log: str) -> dict[str, Any]:
-    """ONNX export with the parity check -> {"ok": True, "path", "sha256", "parity"} or an error."""
+def run_export(run_dir: str, log: str, copy_to: str) -> dict[str, Any]:
+    """ONNX export with the parity check, its own file placed at `copy_to` -> {"ok": True, "path", "sha256",
+    "parity"} or an error."""
     with _log_to(Path(log)):
         try:
             from yolocls.export import ExportOptions, export_model
 
-            record = export_model(ExportOptions(run_dir=Path(run_dir)))
-            return {"ok": True, "path": str(Path(run_dir) / record.path), "sha256": record.sha256,
+            record = export_model(ExportOptions(run_dir=Path(run_dir), copy_to=Path(copy_to)))
+            return {"ok": True, "path": copy_to, "sha256": record.sha256,
                     "parity": record.parity.model_dump(), "imgsz": record.imgsz, "classes": record.classes}
         except BaseException as exc:
             print(f"export failed: {_error(exc)}", flush=True)

@@ -10,9 +10,7 @@ import yaml
 from pydantic import BaseModel, Field
 
 from yolocls.core.errors import ConfigError
-
-# Arguments yolocls owns itself; `--set` may not change them (use the named flags instead).
-RESERVED_KEYS = {"data", "project", "name", "exist_ok", "resume", "device", "model", "mode", "task"}
+from yolocls.training.hyperparams import check_hyperparams
 
 
 class AugmentationSet(BaseModel):
@@ -39,6 +37,9 @@ def load_presets() -> PresetBook:
     for name, preset in book.presets.items():
         if preset.aug not in book.augmentations:
             raise ConfigError(f"presets.yaml: preset '{name}' names unknown augmentation set '{preset.aug}'")
+        check_hyperparams(preset.args, f"presets.yaml: preset '{name}':")
+    for name, aug in book.augmentations.items():
+        check_hyperparams(aug.args, f"presets.yaml: augmentation set '{name}':")
     return book
 
 
@@ -54,19 +55,6 @@ def get_augmentation(name: str) -> AugmentationSet:
     if name not in book.augmentations:
         raise ConfigError(f"unknown augmentation set '{name}'; valid: {', '.join(book.augmentations)}")
     return book.augmentations[name]
-
-
-def known_train_keys() -> set[str]:
-    """The training arguments Ultralytics accepts, read from its default.yaml without importing it (for
-    processes that must not load torch, like the studio's web server), minus the reserved ones."""
-    import importlib.util
-    from pathlib import Path
-
-    spec = importlib.util.find_spec("ultralytics")
-    if spec is None or spec.origin is None:
-        raise ConfigError("Ultralytics is not installed")
-    default = Path(spec.origin).parent / "cfg" / "default.yaml"
-    return set(yaml.safe_load(default.read_text(encoding="utf-8"))) - RESERVED_KEYS
 
 
 def resolve_args(preset: Preset, aug: str | None, flags: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from yolocls.data.layout import check_class_folders
 from yolocls.data.manifest import load_manifest, manifest_sha256
 from yolocls.training.device import cpu_estimate_seconds, format_duration, resolve_device
 from yolocls.training.epoch_metrics import EpochRecorder
+from yolocls.training.hyperparams import BATCH_MAX, EPOCHS_MAX, IMGSZ_MAX, IMGSZ_MIN
 from yolocls.training.interrupts import InterruptGuard
 from yolocls.training.presets import get_preset, resolve_args
 from yolocls.training.rundir import (
@@ -30,7 +31,7 @@ from yolocls.training.rundir import (
     unique_run_dir,
     weights_path,
 )
-from yolocls.training.train_args import check_train_args, parse_set_values, valid_train_keys
+from yolocls.training.train_args import check_train_args, parse_set_values
 from yolocls.training.weights import resolve_weights
 
 
@@ -44,9 +45,9 @@ class TrainOptions(BaseModel):
     data: Path | None = None
     preset: str = "small-fast"
     name: str | None = None
-    epochs: int | None = Field(default=None, ge=1)
-    imgsz: int | None = Field(default=None, ge=16)
-    batch: int | None = None
+    epochs: int | None = Field(default=None, ge=1, le=EPOCHS_MAX)
+    imgsz: int | None = Field(default=None, ge=IMGSZ_MIN, le=IMGSZ_MAX)
+    batch: int | None = Field(default=None, ge=1, le=BATCH_MAX)
     device: str = "auto"
     weights: Path | None = None
     pretrained: bool = True
@@ -121,7 +122,7 @@ def _new_run(opts: TrainOptions) -> tuple[RunRecord, Path, str, dict[str, Any]]:
     manifest = load_manifest(data)
     check_class_folders(data, manifest.classes)
     preset = get_preset(opts.preset)
-    overrides = parse_set_values(opts.set, valid_train_keys()) if opts.set else {}
+    overrides = parse_set_values(opts.set) if opts.set else {}
     args = resolve_args(preset, opts.aug, {"epochs": opts.epochs, "imgsz": opts.imgsz, "batch": opts.batch},
                         overrides)
     check_train_args(args, f"preset '{opts.preset}' with your flags")

@@ -1,5 +1,6 @@
-"""Training arguments checked against Ultralytics itself: `--set KEY=VALUE` parsing, key names, types and
-ranges (imports Ultralytics, so it is kept apart from the preset book, which the studio's web process reads)."""
+"""Training arguments: `--set KEY=VALUE` parsing against the allowlist (`hyperparams`), and the resolved
+argument set checked by Ultralytics itself (imports Ultralytics, so it is kept apart from the preset book,
+which the studio's web process reads)."""
 
 from __future__ import annotations
 
@@ -8,35 +9,22 @@ from typing import Any
 import yaml
 
 from yolocls.core.errors import ConfigError
-from yolocls.training.presets import RESERVED_KEYS
+from yolocls.training.hyperparams import check_hyperparams
 
 
-def valid_train_keys() -> set[str]:
-    """Every argument Ultralytics' trainer accepts (from its default config), minus the reserved ones."""
-    from yolocls.core.offline import import_ultralytics
-
-    import_ultralytics()
-    from ultralytics.cfg import DEFAULT_CFG_DICT
-
-    return set(DEFAULT_CFG_DICT) - RESERVED_KEYS
-
-
-def parse_set_values(pairs: list[str], valid: set[str]) -> dict[str, Any]:
-    """['lr0=0.01', 'cos_lr=false'] -> {'lr0': 0.01, 'cos_lr': False}; unknown keys are rejected."""
+def parse_set_values(pairs: list[str]) -> dict[str, Any]:
+    """['lr0=0.01', 'cos_lr=false'] -> {'lr0': 0.01, 'cos_lr': False}; only allowlisted keys, each with its
+    type and bounds (`hyperparams.Hyperparams`)."""
     out: dict[str, Any] = {}
     for pair in pairs:
         if "=" not in pair:
             raise ConfigError(f"--set '{pair}': expected KEY=VALUE, e.g. --set lr0=0.01")
         key, raw = (s.strip() for s in pair.split("=", 1))
-        if key in RESERVED_KEYS:
-            raise ConfigError(f"--set {key}: set by yolocls itself; use the matching flag (--data, --name, "
-                              "--device, --weights, --resume) instead")
-        if key not in valid:
-            raise ConfigError(f"--set {key}: unknown training argument; valid keys: {', '.join(sorted(valid))}")
         try:
             out[key] = yaml.safe_load(raw) if raw else None
         except yaml.YAMLError:
             out[key] = raw
+    check_hyperparams(out, "--set")
     check_train_args(out, "--set")
     return out
 

@@ -22,17 +22,21 @@ router = APIRouter(prefix="/datasets", tags=["datasets"])
              summary="Upload a dataset (archive, or a folder's files + optional labels CSV) and prepare it")
 async def create_dataset(request: Request) -> DatasetCreated:
     studio = studio_of(request)
+    await asyncio.to_thread(studio.check_queue)
     dataset_id = new_id()
     upload = await receive_upload(request, studio.uploads_dir, dataset_id, studio.settings.max_upload_bytes)
     out = studio.datasets_dir / upload.name
-    options = {"source": str(upload.source), "csv": str(upload.csv) if upload.csv else None, "out": str(out),
-               "split": upload.split, "seed": upload.seed}
+    home = studio.settings.home
+    # Paths relative to the home: they appear in API answers, which never name server folders.
+    options = {"source": str(upload.source.relative_to(home)),
+               "csv": str(upload.csv.relative_to(home)) if upload.csv else None,
+               "out": str(out.relative_to(home)), "split": upload.split, "seed": upload.seed}
     try:
         with studio.db.session() as s:
             if out.exists() or s.query(DatasetRow).filter_by(name=upload.name).first() is not None:
                 raise Conflict(f"name: a dataset named '{upload.name}' exists; choose another name")
-            s.add(DatasetRow(id=dataset_id, name=upload.name, status="preparing", source=str(upload.folder),
-                             options=options))
+            s.add(DatasetRow(id=dataset_id, name=upload.name, status="preparing",
+                             source=str(upload.folder.relative_to(home)), options=options))
             job = JobRow(id=new_id(), kind="prepare", status="queued", dataset_id=dataset_id, params={
                 "options": options}, epochs_planned=0, epochs_done=0)
             s.add(job)

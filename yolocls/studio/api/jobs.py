@@ -6,16 +6,17 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import PlainTextResponse, StreamingResponse
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from yolocls.core.errors import YoloclsError
+from yolocls.core.errors import ConfigError, YoloclsError
 from yolocls.studio.models import JobRow
 from yolocls.studio.scheduler import TERMINAL, new_id
 from yolocls.studio.schemas import JobCreate, JobOut
 from yolocls.studio.service import Conflict, Studio, sse, studio_of
-from yolocls.training.presets import RESERVED_KEYS, known_train_keys, load_presets
+from yolocls.training.hyperparams import check_hyperparams
+from yolocls.training.presets import load_presets
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -34,29 +35,27 @@ def _validate(studio: Studio, req: JobCreate) -> None:
         raise Invalid(f"preset: unknown '{req.preset}'; valid presets: {', '.join(book.presets)}")
     if req.aug is not None and req.aug not in book.augmentations:
         raise Invalid(f"aug: unknown '{req.aug}'; valid: {', '.join(book.augmentations)}")
-    reserved = sorted(set(req.set) & RESERVED_KEYS)
-    if reserved:
-        raise Invalid(f"set: {', '.join(reserved)} are set by yolocls itself; use the matching fields")
-    unknown = sorted(set(req.set) - known_train_keys())
-    if unknown:
-        raise Invalid(f"set: unknown training argument(s) {', '.join(unknown)}; valid keys: "
-                      f"{', '.join(sorted(known_train_keys()))}")
+    try:
+        check_hyperparams(req.set, "set:")
+    except ConfigError as exc:
+        raise Invalid(str(exc)) from None
     device = req.device.strip().lower()
     if device not in ("auto", "cpu") and not all(p.strip().isdigit() for p in device.split(",")):
         raise Invalid(f"device: '{req.device}'; expected auto, cpu, or GPU ids like 0 or 0,1")
 
 
 @router.post("", status_code=202, response_model=JobOut, summary="Queue a training job")
-async def create_job(request: Request, req: JobCreate) -> JobOut:
+def create_job(request: Request, req: JobCreate) -> JobOut:
     studio = studio_of(request)
+    studio.check_queue()
     _validate(studio, req)
     dataset = studio.dataset_row(req.dataset)
     job_id = new_id()
     run_name = f"{dataset.name}-{req.preset}-{job_id}"
-    options = {"data": str(studio.datasets_dir / dataset.name), "preset": req.preset, "aug": req.aug,
+    # Names, not paths: the scheduler turns them into folders of the home when the job starts.
+    options = {"data": f"datasets/{dataset.name}", "preset": req.preset, "aug": req.aug,
                "epochs": req.epochs, "imgsz": req.imgsz, "batch": req.batch, "device": req.device,
-               "set": [f"{k}={json.dumps(v)}" for k, v in req.set.items()], "name": run_name,
-               "runs_dir": str(studio.scheduler.runs_dir)}
+               "set": [f"{k}={json.dumps(v)}" for k, v in req.set.items()], "name": run_name}
     planned = req.epochs or int(load_presets().presets[req.preset].args.get("epochs", 0))
     with studio.db.session() as s:
         job = JobRow(id=job_id, kind="train", status="queued", dataset_id=dataset.id, run_name=run_name,
@@ -67,11 +66,14 @@ async def create_job(request: Request, req: JobCreate) -> JobOut:
     return studio.job_out(studio.job_row(job_id))
 
 
-@router.get("", response_model=list[JobOut])
-async def list_jobs(request: Request) -> list[JobOut]:
+@router.get("", response_model=list[JobOut], summary="Jobs, newest first, a page at a time (X-Total-Count: all)")
+def list_jobs(request: Request, response: Response, limit: int = Query(default=100, ge=1, le=500),
+              offset: int = Query(default=0, ge=0, le=10**9)) -> list[JobOut]:
     studio = studio_of(request)
     with studio.db.session() as s:
-        rows = list(s.scalars(select(JobRow).order_by(JobRow.created.desc())))
+        total = s.scalar(select(func.count()).select_from(JobRow)) or 0
+        rows = list(s.scalars(select(JobRow).order_by(JobRow.created.desc(), JobRow.id).offset(offset).limit(limit)))
+    response.headers["X-Total-Count"] = str(total)
     return [studio.job_out(r, with_metrics=False) for r in rows]
 
 
@@ -87,7 +89,8 @@ async def job_events(request: Request, job_id: str,
                      last_event_id: str | None = Header(default=None)) -> StreamingResponse:
     studio = studio_of(request)
     studio.job_row(job_id)  # 404 before the stream starts
-    start = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
+    # an event id is a database id: anything else (or absurdly long) means "from the start"
+    start = int(last_event_id) if last_event_id and last_event_id.isdigit() and len(last_event_id) <= 18 else 0
 
     async def stream() -> AsyncIterator[str]:
         last = start
