@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make docker-test`: build the Dockerfile's serve target with buildah (no Docker engine needed), start it
 # with a model trained and exported from the bundled sample, POST an image, check the JSON and /health.
-#   BASE_IMAGE=localhost/python-base:3.11-bookworm (made by ../shared/tools/oci-base.sh when missing)
+#   BASE_IMAGE=localhost/python-base:3.11-bookworm (made by scripts/oci-base.sh when missing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 Y=".venv/bin/yolocls"; PY=".venv/bin/python"
@@ -19,7 +19,7 @@ step() { printf '\n==> %s\n' "$*"; }
 
 if ! buildah images --format '{{.Name}}:{{.Tag}}' 2>/dev/null | grep -qx "$BASE_IMAGE"; then
   step "building the local base image $BASE_IMAGE"
-  bash ../shared/tools/oci-base.sh "$BASE_IMAGE"
+  bash scripts/oci-base.sh "$BASE_IMAGE"
 fi
 
 step "a small model from the bundled sample (prepare -> train -> export)"

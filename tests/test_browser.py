@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
 import threading
 import time
@@ -20,6 +21,8 @@ from tests.test_studio import Studio, dataset_zip, png_bytes
 pytestmark = pytest.mark.slow
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 if not (CHROMIUM and DRIVER):
+    if os.environ.get("CI") == "true":  # in CI (.ci/run installs it) a missing browser is a failure
+        pytest.fail("browser tests need Chromium: .ci/run installs chromium chromium-driver", pytrace=False)
     pytest.skip("browser tests need Chromium: apt install chromium chromium-driver", allow_module_level=True)
 webdriver = pytest.importorskip("selenium.webdriver", reason="pip install selenium (in .[dev])")
 from selenium.webdriver.common.by import By  # noqa: E402
@@ -50,6 +53,7 @@ def browser() -> Iterator[webdriver.Chrome]:
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
     driver = webdriver.Chrome(options=opts, service=webdriver.ChromeService(executable_path=DRIVER))
     driver.set_page_load_timeout(60)
+    driver.set_script_timeout(60)
     shutil.rmtree(SHOTS, ignore_errors=True)  # this run's screenshots only
     SHOTS.mkdir(parents=True, exist_ok=True)
     yield driver
@@ -68,8 +72,27 @@ def wait_for(driver, condition, timeout: float = 60, what: str = ""):  # type: i
                     f"console: {driver.get_log('browser')}")
 
 
+AXE = (Path(__file__).parent / "vendor" / "axe-core-4.14.1" / "axe.min.js").read_text(encoding="utf-8")
+
+
+def check_accessible(driver) -> None:
+    """axe-core (vendored) on the page as it is now: no serious or critical WCAG 2.x A/AA violation."""
+    if not driver.execute_script("return !!window.axe"):
+        driver.execute_script(AXE)
+    result = driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})"
+        ".then(r => done(r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,"
+        " nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))}))), e => done([{id: 'axe-error', impact:"
+        " 'critical', help: String(e), nodes: []}]))")
+    bad = [v for v in result if v["impact"] in ("serious", "critical")]
+    assert not bad, f"{driver.current_url}: {bad}"
+
+
 def check_clean(driver, studio: Studio) -> None:
-    """No console errors, and every request the page made stayed on the studio (or data:/blob:)."""
+    """No console errors, every request the page made stayed on the studio (or data:/blob:), and axe-core
+    finds no serious or critical accessibility violation."""
+    check_accessible(driver)
     errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
     assert not errors, errors
     urls = []
@@ -150,6 +173,10 @@ def test_zip_to_a_tried_model_in_the_browser(studio, browser, tmp_path):  # long
     browser.find_element(By.ID, "pick-archive").send_keys(str(archive))
     browser.find_element(By.ID, "upload-btn").click()
     wait_for(browser, lambda d: "Ready:" in text(d, "#progress-text"), 120, "dataset prepared")
+    assert "Preparing" not in text(browser, "#progress-label")  # the box says it is done, not "writing"
+    other = studio.upload_zip(dataset_zip(per_class=5), name="from-elsewhere")  # another user, same studio
+    assert other.status_code == 202
+    wait_for(browser, lambda d: "from-elsewhere" in text(d, "#datasets"), 30, "the list refreshed by itself")
     shot(browser, "datasets")
     check_clean(browser, studio)
 
@@ -170,6 +197,9 @@ def test_zip_to_a_tried_model_in_the_browser(studio, browser, tmp_path):  # long
         browser.find_element(By.ID, field).send_keys(value)
     Select(browser.find_element(By.ID, "aug")).select_by_value("none")
     Select(browser.find_element(By.ID, "device")).select_by_value("cpu")
+    args = {r.find_elements(By.TAG_NAME, "td")[0].text: r.find_elements(By.TAG_NAME, "td")[1].text
+            for r in browser.find_elements(By.CSS_SELECTOR, "#preset-args tbody tr")}
+    assert args["epochs"] == "6" and args["imgsz"] == "32", args  # the table shows what the job will use
     shot(browser, "train")
     check_clean(browser, studio)
     browser.find_element(By.ID, "start").click()
@@ -193,6 +223,8 @@ def test_zip_to_a_tried_model_in_the_browser(studio, browser, tmp_path):  # long
     (SHOTS.parent / "live-latency.json").write_text(json.dumps(latency, indent=2))
     assert latency and max(latency.values()) < 1.0, latency  # measured ~0.3 s (studio and SSE poll every 0.1 s)
     assert "6 / 6" in text(browser, "#epoch")
+    legends = [e.text for e in browser.find_elements(By.CSS_SELECTOR, ".u-legend .u-value")]
+    assert legends and not any(v.strip() == "--" for v in legends), legends  # the latest values, not "--"
 
     cells = browser.find_elements(By.CSS_SELECTOR, "#cm tbody button")
     assert len(cells) == 9
@@ -278,11 +310,16 @@ def test_folder_and_images_with_csv_uploads_through_the_page(studio, browser, tm
 def test_runs_leaderboard_sorts_and_compares(studio, browser):
     datasets = studio.api("GET", "/datasets").json() or [studio.api("GET", f"/datasets/{studio.ready_dataset('c2')}")
                                                           .json()]
-    for _ in range(2 - len(studio.api("GET", "/runs").json())):
-        job = studio.train(datasets[0]["id"], epochs=2)
+    for epochs in (10, 2)[:max(0, 2 - len(studio.api("GET", "/runs").json()))] or (10,):
+        job = studio.train(datasets[0]["id"], epochs=epochs)  # "10/10" and "6/6" or "2/2": sorted as numbers
         studio.wait(f"/jobs/{job['id']}", lambda j: j["status"] in ("completed", "failed"), 240)
+    count = len(studio.api("GET", "/runs").json())
     open_with_key(browser, studio.url + "/runs")
-    wait_for(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#runs tbody tr")) == 2, what="two runs")
+    wait_for(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#runs tbody tr")) == count, what="runs")
+    epochs_header = browser.find_element(By.XPATH, "//th/button[starts-with(normalize-space(.), 'Epochs')]")
+    epochs_header.send_keys(Keys.ENTER)  # descending first
+    done = [int(r.text.split("/")[0]) for r in browser.find_elements(By.CSS_SELECTOR, "#runs tbody td:nth-child(6)")]
+    assert done == sorted(done, reverse=True) and done[0] >= 10, done
     browser.find_element(By.XPATH, "//th/button[starts-with(normalize-space(.), 'Run')]").send_keys(Keys.ENTER)
     names = [r.text for r in browser.find_elements(By.CSS_SELECTOR, "#runs tbody td:nth-child(2)")]
     assert names == sorted(names)

@@ -14,7 +14,14 @@ from fastapi.testclient import TestClient
 
 from tests.conftest import class_image, make_learnable_dataset
 from yolocls.cli import main
-from yolocls.evaluation.openset import _threshold, fit_policy, fit_temperature, risk_coverage
+from yolocls.evaluation.openset import (
+    KNOWN_RECALL,
+    _threshold,
+    fit_policy,
+    fit_temperature,
+    rejected_fraction,
+    risk_coverage,
+)
 from yolocls.inference.onnx_predictor import OnnxPredictor
 from yolocls.inference.openset import calibrate, unknown_mask
 from yolocls.serving.app import create_app
@@ -156,3 +163,29 @@ def test_risk_coverage_ends_at_full_coverage_with_plain_accuracy():
     correct = np.array([True, True, False, True])
     curve = risk_coverage(conf, correct, steps=4)
     assert curve == [(0.25, 1.0), (0.5, 1.0), (0.75, pytest.approx(0.6667, abs=1e-4)), (1.0, 0.75)]
+
+
+def _confident(rng: np.random.Generator, n: int, classes: int, log10_gap: tuple[float, float]
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities whose top class has 1 - 10**U(gap) of the mass, the rest spread evenly."""
+    labels = rng.integers(0, classes, n)
+    top = 1.0 - 10.0 ** rng.uniform(*log10_gap, n)
+    probs = np.repeat(((1.0 - top) / (classes - 1))[:, None], classes, axis=1)
+    probs[np.arange(n), labels] = top
+    return probs.astype(np.float32), labels
+
+
+def test_a_perfect_val_split_never_gives_a_policy_worse_than_one_plain_threshold():
+    """Val all correct: the NLL keeps falling as T -> 0, which used to pin T at its bound and every threshold
+    at 1.0 (an unseen class then passed). The policy must reject at least what one threshold on the plain
+    confidence (same 95 %-of-known rule) rejects."""
+    rng = np.random.default_rng(0)
+    val_probs, val_labels = _confident(rng, 300, 3, (-5.0, -1.0))
+    unseen, _ = _confident(rng, 300, 3, (-2.0, -0.6))
+    policy = fit_policy(val_probs, val_labels, ["a", "b", "c"])
+    assert policy.temperature == 1.0
+    assert max(policy.thresholds.values()) < 1.0
+    baseline = np.quantile(val_probs.max(axis=1), 1 - KNOWN_RECALL)
+    baseline_rejected = float((unseen.max(axis=1) < baseline).mean())
+    assert rejected_fraction(unseen, policy, ["a", "b", "c"]) >= baseline_rejected - 0.02
+    assert baseline_rejected > 0.3

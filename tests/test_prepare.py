@@ -518,3 +518,12 @@ def test_prepare_big_photos_truncation_caught_and_png_copy_grouped(make_class_fo
     assert reasons["dog/cut_photo.jpg"].startswith("corrupt or truncated")
     assert any(set(g["files"]) == {"cat/photo.jpg", "cat/photo_copy.png"} and g["kind"] == "near"
                for g in m["duplicates"])
+
+
+@pytest.mark.parametrize("free_mib, at_least_mib", [(200, 180), (100, 90), (1, 0.9), (100_000, 100_000 - 256)])
+def test_extraction_keeps_a_margin_that_fits_small_disks(free_mib, at_least_mib):
+    """A home with under 256 MiB free still takes a small archive (it used to refuse every one, "over 0 MiB")."""
+    from yolocls.data.archive import usable_bytes
+
+    usable = usable_bytes(int(free_mib * 1024**2))
+    assert at_least_mib * 1024**2 <= usable < free_mib * 1024**2

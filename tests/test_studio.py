@@ -293,6 +293,26 @@ def test_deploy_predict_and_a_new_version_while_requests_are_in_flight(studio, r
     assert studio.api("POST", "/models/nope/predict", files={"file": ("r.png", image, "image/png")}).status_code == 404
 
 
+def test_concurrent_deploys_of_one_run_each_register_their_own_file(studio, ready):
+    import hashlib
+
+    run = next(r["run"] for r in studio.api("GET", "/runs").json() if r["status"] == "completed")
+
+    async def deploys() -> list[httpx.Response]:
+        async with httpx.AsyncClient(timeout=600, headers=studio.headers) as client:
+            return list(await asyncio.gather(*[client.post(f"{studio.url}/api/v1/runs/{run}/deploy",
+                                                           json={"model": "race"}) for _ in range(4)]))
+
+    results = asyncio.run(deploys())
+    assert [r.status_code for r in results] == [201] * 4, [r.text for r in results]
+    assert sorted(r.json()["version"] for r in results) == [1, 2, 3, 4]
+    for res in results:
+        version = res.json()
+        data = (studio.home / "models" / "race" / f"v{version['version']}" / "model.onnx").read_bytes()
+        assert hashlib.sha256(data).hexdigest() == version["sha256"]
+    assert not any((studio.home / "models" / ".incoming").iterdir())
+
+
 def test_what_the_pages_read_is_in_the_api(studio, ready):
     """Presets, dataset samples and duplicate images, a run's confusion matrix, filtered predictions and
     images, a model version's size and heatmap availability; nothing outside a dataset's splits is served."""
@@ -367,6 +387,8 @@ def test_restart_mid_job_loses_nothing_and_the_key_is_enforced(tmp_path):
         assert json.loads((tmp_path / "home" / "runs" / job["run"] / "run.json").read_text())["status"] == "interrupted"
         assert not (tmp_path / "home" / ".studio" / "uploads" / ".partial-cut").exists()
         assert second.api("GET", f"/datasets/{dataset}").json()["status"] == "ready"
+        refused = second.api("DELETE", f"/datasets/{dataset}")  # the resume needs it
+        assert refused.status_code == 409 and job["id"] in refused.json()["detail"]
         assert second.api("POST", f"/jobs/{job['id']}/resume").status_code == 202
         done = second.wait(f"/jobs/{job['id']}", lambda j: j["status"] in ("completed", "failed"))
         assert done["status"] == "completed" and done["epoch"] == 5

@@ -22,6 +22,11 @@ DISK_MARGIN_FRACTION = 0.1  # ... or this share of the free space, whichever is 
 CHUNK = 1 << 20
 
 
+def usable_bytes(free: int) -> int:
+    """How much of `free` disk an extraction may use: all but a margin (256 MiB, or a tenth of a small disk)."""
+    return max(0, free - min(DISK_MARGIN, int(free * DISK_MARGIN_FRACTION)))
+
+
 def is_archive(path: Path) -> bool:
     name = path.name.lower()
     return path.is_file() and name.endswith(ARCHIVE_SUFFIXES)
@@ -129,8 +134,7 @@ def extract_archive(archive: Path, dest: Path, max_members: int = MAX_MEMBERS,
     On any refusal the partially extracted content is removed before the error propagates.
     """
     dest.mkdir(parents=True, exist_ok=True)
-    free = shutil.disk_usage(dest).free
-    budget = _Budget(archive, max_members, max_bytes, free - min(DISK_MARGIN, int(free * DISK_MARGIN_FRACTION)))
+    budget = _Budget(archive, max_members, max_bytes, usable_bytes(shutil.disk_usage(dest).free))
     try:
         if archive.name.lower().endswith(".zip"):
             try:

@@ -58,7 +58,9 @@ def fit_temperature(probs: np.ndarray, y_true: np.ndarray) -> float:
 
     low, high = TEMPERATURE_BOUNDS
     result = minimize_scalar(nll, bounds=(np.log(low), np.log(high)), method="bounded", options={"xatol": 1e-4})
-    return float(np.exp(result.x)) if result.success else 1.0
+    if not result.success or min(abs(result.x - np.log(low)), abs(result.x - np.log(high))) < 1e-2:
+        return 1.0  # the optimum is a bound: these labels say nothing about the scale (e.g. val all correct)
+    return float(np.exp(result.x))
 
 
 def _threshold(conf: np.ndarray, correct: np.ndarray, target: float, known_recall: float) -> float | None:
@@ -80,10 +82,25 @@ def _threshold(conf: np.ndarray, correct: np.ndarray, target: float, known_recal
     return threshold
 
 
+SATURATED = 1.0 - 1e-6  # a threshold this close to 1 cannot tell confident answers apart any more
+
+
 def fit_policy(probs: np.ndarray, y_true: np.ndarray, classes: list[str], target_precision: float = TARGET_PRECISION,
                known_recall: float = KNOWN_RECALL, min_support: int = MIN_SUPPORT) -> OpenSetPolicy:
-    """Temperature, then per-class thresholds on the calibrated confidence (global one for small classes)."""
+    """Temperature, then per-class thresholds on the calibrated confidence (global one for small classes).
+    Never worse than one threshold on the plain confidence: when the fitted temperature saturates the
+    confidences (thresholds at 1.0 that the plain probabilities did not need), the temperature is dropped."""
     temperature = fit_temperature(probs, y_true)
+    policy = _fit_thresholds(probs, y_true, classes, temperature, target_precision, known_recall, min_support)
+    if temperature != 1.0 and max(policy.thresholds.values(), default=0.0) >= SATURATED:
+        plain = _fit_thresholds(probs, y_true, classes, 1.0, target_precision, known_recall, min_support)
+        if max(plain.thresholds.values(), default=0.0) < SATURATED:
+            return plain
+    return policy
+
+
+def _fit_thresholds(probs: np.ndarray, y_true: np.ndarray, classes: list[str], temperature: float,
+                    target_precision: float, known_recall: float, min_support: int) -> OpenSetPolicy:
     cal = calibrate(probs, temperature)
     pred, conf = cal.argmax(axis=1), cal.max(axis=1)
     correct = pred == y_true

@@ -72,8 +72,7 @@ class Guard:
             return
         await self.app(scope, receive, send)
 
-    @staticmethod
-    def _same_origin(headers: dict[str, str], host: str) -> bool:
+    def _same_origin(self, headers: dict[str, str], host: str) -> bool:
         if headers.get("sec-fetch-site", "") == "cross-site":
             return False
         origin = headers.get("origin")
@@ -81,4 +80,6 @@ class Guard:
             return True  # scripts, curl, and same-origin GET-like navigations send none
         if origin == "null":
             return False
-        return urlsplit(origin).netloc.lower() == host.strip().lower()
+        parts = urlsplit(origin)
+        # the page's own origin, or one of the names the studio is published under (a reverse proxy)
+        return parts.netloc.lower() == host.strip().lower() or (parts.hostname or "") in self.allowed

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 
 from yolocls.core.progress import read_progress
+from yolocls.data.manifest import MANIFEST_NAME, manifest_sha256
 from yolocls.studio.db import Database
 from yolocls.studio.jobs import Handle, JobEngine
 from yolocls.studio.models import DatasetRow, EventRow, JobRow
@@ -68,12 +69,34 @@ class Scheduler:
 
     # ---------- startup ----------
 
+    def _mark_ready(self, dataset: DatasetRow) -> None:
+        """Ready, remembering which manifest the studio published: only that folder is the studio's to delete."""
+        folder = self.settings.folder("datasets") / dataset.name
+        dataset.status, dataset.error = "ready", None
+        dataset.options = {**(dataset.options or {}), "manifest_sha256": manifest_sha256(folder)}
+
+    def _clean_staging(self, s: Any) -> None:
+        """Half-written copies of the studio's own preparations (`datasets/.NAME.tmp-*`) left by a kill."""
+        datasets = self.settings.folder("datasets")
+        for row in s.scalars(select(DatasetRow).where(DatasetRow.status != "ready")):
+            for partial in datasets.glob(f".{row.name}.tmp-*"):
+                shutil.rmtree(partial, ignore_errors=True)
+
     def recover(self) -> None:
-        """After a crash or restart: running training jobs are interrupted (resumable), running preparations
-        start again from their saved upload, queued jobs stay queued."""
+        """After a crash or restart: running training jobs are interrupted (resumable); a preparation whose
+        dataset was already published is completed, any other starts again from its saved upload; queued
+        jobs stay queued."""
         with self.db.session() as s:
+            self._clean_staging(s)
             for job in s.scalars(select(JobRow).where(JobRow.status == "running")):
                 if job.kind == "prepare":
+                    dataset = s.get(DatasetRow, job.dataset_id) if job.dataset_id else None
+                    out = self.settings.folder("datasets") / dataset.name if dataset is not None else None
+                    if dataset is not None and out is not None and (out / MANIFEST_NAME).is_file():
+                        self._mark_ready(dataset)  # published (atomically) just before the stop
+                        shutil.rmtree(self.settings.home / dataset.source, ignore_errors=True)
+                        self.set_status(s, job, "completed")
+                        continue
                     job.status = "queued"
                     self.add_event(s, job, "status", {"status": "queued", "error": None, "run": None})
                 else:
@@ -194,7 +217,7 @@ class Scheduler:
                 shutil.rmtree(self.settings.home / dataset.source, ignore_errors=True)
             if result.get("ok"):
                 if dataset is not None:
-                    dataset.status = "ready"
+                    self._mark_ready(dataset)
                 self.set_status(s, job, "completed")
             else:
                 if dataset is not None:

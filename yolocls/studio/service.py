@@ -12,7 +12,7 @@ from fastapi import Request
 from sqlalchemy import func, select
 
 from yolocls.core.errors import YoloclsError
-from yolocls.data.manifest import MANIFEST_NAME, Manifest
+from yolocls.data.manifest import MANIFEST_NAME, Manifest, manifest_sha256
 from yolocls.studio.db import Database
 from yolocls.studio.jobs import JobEngine
 from yolocls.studio.models import DatasetRow, EventRow, JobRow
@@ -106,6 +106,8 @@ class Studio:
         return [self.dataset_out(r) for r in rows]
 
     def delete_dataset(self, dataset_id: str) -> None:
+        """Delete the entry, its upload and the dataset folder, but only the folder the studio itself published
+        (its manifest unchanged): a folder of that name made by the CLI, or rewritten since, stays."""
         row = self.dataset_row(dataset_id)
         with self.db.session() as s:
             busy = s.scalar(select(JobRow).where(JobRow.dataset_id == dataset_id,
@@ -113,8 +115,18 @@ class Studio:
             if busy is not None:
                 raise Conflict(f"dataset '{row.name}' is used by {busy.kind} job {busy.id} ({busy.status}); "
                                "cancel it first")
+            for job in s.scalars(select(JobRow).where(JobRow.dataset_id == dataset_id, JobRow.kind == "train",
+                                                      JobRow.status.in_(("cancelled", "interrupted")))):
+                if job.run_name and (self.scheduler.runs_dir / job.run_name / "weights" / "last.pt").is_file():
+                    raise Conflict(f"dataset '{row.name}' is needed to resume training job {job.id} ({job.status}, "
+                                   f"run {job.run_name}); resume it to the end, or start a new run, first")
             s.delete(s.get(DatasetRow, dataset_id))
-        shutil.rmtree(self.datasets_dir / row.name, ignore_errors=True)
+        folder = self.datasets_dir / row.name
+        published = (row.options or {}).get("manifest_sha256")
+        ours = manifest_sha256(folder) == published if published and (folder / MANIFEST_NAME).is_file() else \
+            published is None and row.status == "ready"  # made before the studio recorded its manifests
+        if ours:
+            shutil.rmtree(folder, ignore_errors=True)
         shutil.rmtree(self.settings.home / row.source, ignore_errors=True)
 
     # ---------- jobs ----------

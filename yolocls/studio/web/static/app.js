@@ -173,7 +173,14 @@ const Studio = (() => {
   const datasetImage = (id, path, size) => `/datasets/${encodeURIComponent(id)}/files/${path.split("/").map(encodeURIComponent).join("/")}${size ? `?size=${size}` : ""}`;
   const runImage = (run, path, size) => `/runs/${encodeURIComponent(run)}/images/${path.split("/").map(encodeURIComponent).join("/")}${size ? `?size=${size}` : ""}`;
 
-  const COLOURS = ["#0b5cad", "#d1495b", "#2a9d8f", "#e9a23b", "#6a4c93", "#8c564b", "#17becf", "#7f7f7f"];
+  // Every colour reaches 4.5:1 against the white page (WCAG AA), so legends and labels drawn in it stay readable.
+  const COLOURS = ["#0b5cad", "#b3263a", "#1d6f65", "#8a5a00", "#6a4c93", "#8c564b", "#0e6f7a", "#5f5f5f"];
+
+  /** With no cursor over the chart, uPlot's legend shows "--": show the latest epoch's values instead. */
+  function showLatest(u) {
+    const n = u.data[0].length;
+    if (n && (u.cursor.idx === null || u.cursor.idx === undefined)) u.setLegend({ idx: n - 1 });
+  }
 
   /** A line chart (uPlot) in `el`, x = epochs; series = [{label, values}]; returns {update(x, series)}. */
   function lineChart(el, title, yLabel, opts) {
@@ -186,6 +193,8 @@ const Studio = (() => {
         title, width: width(), height: 240, scales: { x: { time: false }, y: opts.range ? { range: opts.range } : {} },
         axes: [{ label: "epoch", incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500] }, { label: yLabel }],
         series: [{ label: "epoch" }, ...series.map((s, i) => ({ label: s.label, stroke: COLOURS[i % COLOURS.length], width: 2, points: { show: x.length < 40 } }))],
+        legend: { live: true },
+        hooks: { ready: [(u) => showLatest(u)], setData: [(u) => showLatest(u)] },
       };
       if (!plot || plot.series.length !== spec.series.length) {
         if (plot) plot.destroy();

@@ -84,12 +84,17 @@
         $("progress-label").textContent = `Preparing ${created.dataset.name}: ${data.stage}`;
         $("progress-text").textContent = `${data.stage} ${data.done} of ${data.total} images`;
       }
-      if (kind === "status") $("progress-text").textContent = `preparation ${data.status}${data.error ? `: ${data.error}` : ""}`;
+      if (kind === "status") {
+        $("progress-label").textContent = data.status === "completed" ? `Prepared ${created.dataset.name}`
+          : `Preparing ${created.dataset.name}: ${data.status}`;
+        $("progress-text").textContent = `preparation ${data.status}${data.error ? `: ${data.error}` : ""}`;
+      }
       if (kind === "status" && data.status === "failed") flash(data.error || "preparation failed");
     }, async () => {
       bar.value = 100;
       await refresh();
       const ds = await api(`/datasets/${created.dataset.id}`);
+      $("progress-label").textContent = ds.status === "ready" ? `${ds.name} is ready` : `${ds.name}: ${ds.status}`;
       if (ds.status === "ready") {
         $("progress-text").textContent = "";
         $("progress-text").append(`Ready: ${ds.images} images, ${ds.classes.length} classes, ${ds.skipped.length} skipped. `,
@@ -117,4 +122,6 @@
   setup();
   describe();
   refresh();
+  // datasets uploaded elsewhere (another user, a script) and preparations finishing show up by themselves
+  setInterval(() => { if (!document.hidden) refresh().catch(() => {}); }, 5000);
 })();

@@ -93,7 +93,7 @@
     const norm = $("normalise").checked;
     const t = $("cm");
     t.textContent = "";
-    t.append(h("thead", {}, h("tr", {}, h("th", {}, "true \\ predicted"), cm.classes.map((c) => h("th", { class: "rot", scope: "col" }, c)))));
+    t.append(h("thead", {}, h("tr", {}, h("th", {}, "true \\ predicted"), cm.classes.map((c) => h("th", { class: "rot", scope: "col", title: c }, c)))));
     const body = h("tbody");
     cm.matrix.forEach((row, i) => {
       const total = row.reduce((a, b) => a + b, 0) || 1;

@@ -19,9 +19,19 @@
     return v === null || v === undefined ? "–" : v;
   }
 
+  /** What a column sorts by: numbers as numbers ("6/6" epochs by the epochs done, then planned). */
+  function sortValue(r, key) {
+    const v = r[key];
+    if (key === "epochs" && typeof v === "string" && v.includes("/")) {
+      const [done, planned] = v.split("/").map(Number);
+      return done * 1e6 + planned;
+    }
+    return v;
+  }
+
   function render() {
     const sorted = rows.slice().sort((a, b) => {
-      const x = a[sort.key], y = b[sort.key];
+      const x = sortValue(a, sort.key), y = sortValue(b, sort.key);
       if (x === y) return 0;
       if (x === null || x === undefined) return 1;
       if (y === null || y === undefined) return -1;

@@ -22,7 +22,12 @@
     body.textContent = "";
     body.append(h("thead", {}, h("tr", {}, h("th", {}, "argument"), h("th", {}, "value"), h("th", {}, "from"))));
     const rows = h("tbody");
-    for (const [k, v] of Object.entries(p.args)) rows.append(h("tr", {}, h("td", {}, h("code", {}, k)), h("td", {}, JSON.stringify(v)), h("td", { class: "muted" }, "preset")));
+    const yours = { epochs: parseInt($("epochs").value, 10), imgsz: parseInt($("imgsz").value, 10) };
+    for (const [k, v] of Object.entries(p.args)) {
+      const changed = yours[k] && yours[k] !== v;  // the form's value is what the job will use
+      rows.append(h("tr", {}, h("td", {}, h("code", {}, k)), h("td", {}, JSON.stringify(changed ? yours[k] : v)),
+        h("td", { class: "muted" }, changed ? `your setting (preset: ${JSON.stringify(v)})` : "preset")));
+    }
     for (const [k, v] of Object.entries(aug)) rows.append(h("tr", {}, h("td", {}, h("code", {}, k)), h("td", {}, JSON.stringify(v)), h("td", { class: "muted" }, `augmentation ${$("aug").value}`)));
     body.append(rows);
   }
@@ -59,6 +64,8 @@
 
   $("preset").addEventListener("change", showPreset);
   $("aug").addEventListener("change", showArgs);
+  $("epochs").addEventListener("input", showArgs);
+  $("imgsz").addEventListener("input", showArgs);
   $("train-form").addEventListener("submit", start);
   load();
 })();

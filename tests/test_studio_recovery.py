@@ -1,0 +1,75 @@
+"""The studio after a kill, and next to the CLI in one home: preparations finish, half-written copies go, and
+deleting a studio entry never removes a folder the studio did not publish."""
+
+from __future__ import annotations
+
+import io
+import signal
+import sqlite3
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.test_studio import CLASSES, Studio, png_bytes
+
+pytestmark = pytest.mark.slow
+
+
+def test_a_preparation_killed_after_publishing_is_completed_on_restart(tmp_path):
+    home = tmp_path / "home"
+    first = Studio(home).start()
+    try:
+        dataset = first.ready_dataset("killed")
+    finally:
+        first.stop(signal.SIGKILL)
+    # the state a SIGKILL leaves between publishing datasets/killed and recording it, plus a staging copy of a
+    # preparation killed while writing
+    with sqlite3.connect(home / "studio.db") as db:
+        db.execute("UPDATE datasets SET status='preparing' WHERE id=?", (dataset,))
+        db.execute("UPDATE jobs SET status='running' WHERE dataset_id=? AND kind='prepare'", (dataset,))
+    staging = home / "datasets" / ".killed.tmp-abc123"
+    (staging / "train" / "red").mkdir(parents=True)
+    second = Studio(home).start()
+    try:
+        ds = second.wait(f"/datasets/{dataset}", lambda d: d["status"] != "preparing", timeout=60)
+        assert ds["status"] == "ready" and ds["images"] == 60, ds
+        jobs = [j for j in second.api("GET", "/jobs").json() if j["dataset"] == dataset]
+        assert [j["status"] for j in jobs] == ["completed"]
+        assert not staging.exists()
+    finally:
+        second.stop()
+
+
+def test_deleting_a_failed_entry_keeps_the_dataset_the_cli_made_under_its_name(tmp_path):
+    home = tmp_path / "home"
+    studio = Studio(home).start()
+    try:
+        res = studio.upload_zip(b"PK\x03\x04 junk", name="shared")
+        failed = studio.wait(f"/datasets/{res.json()['dataset']['id']}", lambda d: d["status"] != "preparing")
+        assert failed["status"] == "failed"
+        source = tmp_path / "photos"
+        for ci, name in enumerate(CLASSES):
+            (source / name).mkdir(parents=True)
+            for k in range(10):
+                (source / name / f"{k}.png").write_bytes(png_bytes(ci, k))
+        subprocess.run([sys.executable, "-m", "yolocls", "prepare", str(source), "--out",
+                        str(home / "datasets" / "shared")], check=True, capture_output=True, timeout=300)
+        assert studio.api("DELETE", f"/datasets/{failed['id']}").status_code == 204
+        assert (home / "datasets" / "shared" / "manifest.json").is_file()  # the CLI's dataset is still there
+        # a dataset the studio published is deleted with its entry
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as zf:
+            for ci, name in enumerate(CLASSES):
+                for k in range(10):
+                    zf.writestr(f"own/{name}/{k}.png", png_bytes(ci, k))
+        res = studio.upload_zip(buf.getvalue(), name="own")
+        own = studio.wait(f"/datasets/{res.json()['dataset']['id']}", lambda d: d["status"] != "preparing")
+        assert own["status"] == "ready"
+        assert studio.api("DELETE", f"/datasets/{own['id']}").status_code == 204
+        assert not (home / "datasets" / "own").exists()
+        assert not any(Path(home / ".studio" / "uploads").iterdir())
+    finally:
+        studio.stop()
