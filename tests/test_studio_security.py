@@ -190,3 +190,36 @@ def test_idle_connections_are_closed_and_the_studio_keeps_answering(guarded):
     assert sum(closed_by_server(s) for s in socks) == len(socks)
     for s in socks:
         s.close()
+
+
+def test_the_embedded_ray_listens_on_loopback_only(guarded, dataset):
+    import psutil
+
+    studio = psutil.Process(guarded.proc.pid)  # type: ignore[union-attr]
+    listening = []
+    for proc in [studio, *studio.children(recursive=True)]:
+        try:
+            listening += [(proc.name(), c.laddr.ip, c.laddr.port) for c in proc.net_connections(kind="inet")
+                          if c.status == psutil.CONN_LISTEN]
+        except psutil.Error:
+            continue
+    assert any("raylet" in name or "gcs" in name for name, _, _ in listening), listening
+    exposed = [x for x in listening if x[1] not in ("127.0.0.1", "::1", "::ffff:127.0.0.1")]
+    assert not exposed, exposed
+
+
+def test_jobs_run_at_normal_priority(guarded, dataset):
+    """Ray starts workers at nice 15: next to any busy process a training job then crawls."""
+    import psutil
+
+    job = guarded.train(dataset, epochs=1)
+    try:
+        deadline = time.time() + 120
+        workers: list[psutil.Process] = []
+        while time.time() < deadline and not workers:
+            workers = [p for p in psutil.Process(guarded.proc.pid).children(recursive=True)  # type: ignore[union-attr]
+                       if "run_train" in " ".join(p.cmdline())]
+            time.sleep(0.2)
+        assert workers and all(p.nice() == 0 for p in workers), [(p.pid, p.nice()) for p in workers]
+    finally:
+        guarded.wait(f"/jobs/{job['id']}", lambda j: j["status"] in ("completed", "failed", "cancelled"), 300)
