@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import io
+import re
 import warnings
 
 import cv2
@@ -42,8 +43,11 @@ def open_image(data: bytes, name: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             im = Image.open(io.BytesIO(data))
-    except Image.DecompressionBombError:
-        raise ImageTooLargeError(f"{name}: exceeds the limit of {max_pixels} pixels (decompression bomb)") from None
+    except Image.DecompressionBombError as exc:  # Pillow's own guard, met before our check on the header
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        declared = f"{found.group(1)} pixels" if found else "its size"
+        raise ImageTooLargeError(f"{name}: {declared} exceed the limit of {max_pixels} pixels "
+                                 "(decompression bomb)") from None
     except Exception:
         raise ImageError(f"{name}: unsupported file type (not an image format yolocls can read)") from None
     width, height = im.size
