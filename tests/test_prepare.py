@@ -527,3 +527,51 @@ def test_extraction_keeps_a_margin_that_fits_small_disks(free_mib, at_least_mib)
 
     usable = usable_bytes(int(free_mib * 1024**2))
     assert at_least_mib * 1024**2 <= usable < free_mib * 1024**2
+
+
+def _folder_with_labels(root: Path, per_class: int = 10) -> Path:
+    """A folder holding images and its own labels.csv (the most common way users keep a labelled set)."""
+    root.mkdir(parents=True)
+    rows = ["filename,label"]
+    for ci, name in enumerate(("coat", "shirt", "sneaker")):
+        for k in range(per_class):
+            noise_image(100 * ci + k).save(root / f"{name[:2]}{k:03d}.png")
+            rows.append(f"{name[:2]}{k:03d}.png,{name}")
+    (root / "labels.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+@pytest.mark.parametrize("pack", ["zip", "tar.gz", "nested-folder"])
+def test_a_packed_folder_with_its_labels_csv_is_prepared(tmp_path, pack):
+    """`zip -r x.zip x` of a folder of images + labels.csv (a file manager's "compress"), the same as a tarball,
+    and a folder whose single sub-folder holds them: the CSV is found, three classes."""
+    folder = _folder_with_labels(tmp_path / "pack" / "x")
+    if pack == "zip":
+        source = tmp_path / "x.zip"
+        with zipfile.ZipFile(source, "w") as zf:
+            zf.write(folder, "x/")
+            for f in sorted(folder.iterdir()):
+                zf.write(f, f"x/{f.name}")
+    elif pack == "tar.gz":
+        source = tmp_path / "x.tar.gz"
+        with tarfile.open(source, "w:gz") as tf:
+            tf.add(folder, "x")
+    else:
+        source = tmp_path / "pack"
+    assert run(source, "--out", tmp_path / "out") == 0
+    m = manifest(tmp_path / "out")
+    assert m["classes"] == ["coat", "shirt", "sneaker"] and len(m["files"]) == 30 and m["layout"] == "csv"
+
+
+def test_one_class_is_said_before_any_image_is_decoded(tmp_path, capsys):
+    """A structural problem is found from the file list: no image is checked first (a broken file among them
+    is not reached), and the message says where labels were looked for."""
+    src = tmp_path / "photos" / "x"
+    src.mkdir(parents=True)
+    for k in range(5):
+        noise_image(k).save(src / f"{k}.png")
+    (src / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    assert run(tmp_path / "photos", "--out", tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert "only one class ('x') found as class folders among 6 files" in err
+    assert "filename,label CSV" in err and "broken" not in err

@@ -146,6 +146,40 @@ def test_folder_upload_with_labels_csv(studio):
     assert ds["status"] == "ready" and ds["images"] == 36 and ds["classes"] == sorted(CLASSES)
 
 
+def test_a_folder_holding_its_labels_csv_as_a_zip_or_as_files(studio):
+    """The labels file travels inside the folder: `zip -r x.zip x`, or a browser folder upload where the CSV
+    is one of the folder's files. Both are prepared with the CSV's classes."""
+    labels = "filename,label\n" + "".join(f"{k:03d}.png,{CLASSES[k % 3]}\n" for k in range(30))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for k in range(30):
+            zf.writestr(f"x/{k:03d}.png", png_bytes(k % 3, 300 + k))
+        zf.writestr("x/labels.csv", labels)
+    folder = [("files", (f"y/{k:03d}.png", png_bytes(k % 3, 300 + k), "image/png")) for k in range(30)]
+    folder.append(("files", ("y/labels.csv", labels.encode(), "text/csv")))
+    for res in (studio.upload_zip(buf.getvalue(), name="zipped-with-csv"),
+                studio.api("POST", "/datasets", files=folder, data={"name": "folder-with-csv"})):
+        assert res.status_code == 202, res.text
+        ds = studio.wait(f"/datasets/{res.json()['dataset']['id']}", lambda d: d["status"] != "preparing")
+        assert ds["status"] == "ready" and ds["classes"] == sorted(CLASSES) and ds["images"] == 30, ds
+
+
+def test_a_taken_name_is_refused_before_the_files_arrive(studio, ready):
+    name = studio.api("GET", f"/datasets/{ready}").json()["name"]
+    before = sorted(p.name for p in (studio.home / ".studio" / "uploads").iterdir())
+
+    def body():  # the name field first, then a file that would take long to send
+        yield (b"--b\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\n" + name.encode() + b"\r\n"
+               b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"d.zip\"\r\n\r\n")
+        for _ in range(6):
+            yield b"x" * 1_000_000
+
+    res = httpx.post(f"{studio.url}/api/v1/datasets", content=body(), timeout=60,
+                     headers={**studio.headers, "Content-Type": "multipart/form-data; boundary=b"})
+    assert res.status_code == 409 and f"'{name}' exists" in res.json()["detail"]
+    assert sorted(p.name for p in (studio.home / ".studio" / "uploads").iterdir()) == before
+
+
 def test_a_failed_preparation_is_reported(studio):
     res = studio.upload_zip(dataset_zip(("only",), per_class=10), name="oneclass")
     assert res.status_code == 202

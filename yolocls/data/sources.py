@@ -222,6 +222,40 @@ def find_csv(root: Path) -> Path | None:
     return matches[0] if matches else None
 
 
+def single_top_folder(root: Path) -> Path | None:
+    """The one visible folder at the top of `root` when there is nothing else (what `zip -r x.zip x` or a
+    browser folder upload gives), else None."""
+    entries = [p for p in root.iterdir() if not p.name.startswith(".") and p.name.lower() not in IGNORED_NAMES]
+    return entries[0] if len(entries) == 1 and entries[0].is_dir() else None
+
+
+def find_labels(root: Path) -> tuple[Path, Path | None]:
+    """(the folder the images are relative to, its labels CSV): a CSV at the top of `root`, or at the top of
+    its single top folder (a zipped or uploaded folder holding its images and their labels file)."""
+    found = find_csv(root)
+    if found is not None:
+        return root, found
+    top = single_top_folder(root)
+    if top is not None:
+        inner = find_csv(top)
+        if inner is not None:
+            return top, inner
+    return root, None
+
+
+def check_structure(root: Path, collected: Collected) -> None:
+    """Before any image is decoded: a classifier needs two classes. Says where labels were looked for."""
+    labels = {item.label for item in collected.items}
+    if len(labels) >= 2:
+        return
+    where = {"csv": "in the labels CSV", "presplit": "in the split folders", "folders": "as class folders"}
+    hint = ("" if collected.layout == "csv" else
+            "; if the labels are in a filename,label CSV, put it at the top of the folder (or of its single "
+            "sub-folder) or name it with --csv")
+    raise SourceError(f"{root.name}: only one class ('{next(iter(labels))}') found {where[collected.layout]} among "
+                      f"{len(collected.items)} files; a classifier needs at least two{hint}")
+
+
 def collect(root: Path, csv_path: Path | None = None, filename_col: str | None = None,
             label_col: str | None = None) -> Collected:
     """Detect the layout of `root` and list every candidate image with its label."""
@@ -230,7 +264,8 @@ def collect(root: Path, csv_path: Path | None = None, filename_col: str | None =
     collected = Collected(layout="folders", items=[], ignored=[], warnings=[])
     if csv_path is None and (filename_col or label_col):
         raise SourceError("--filename-col/--label-col need --csv")
-    csv_path = csv_path or find_csv(root)
+    if csv_path is None:
+        root, csv_path = find_labels(root)
     if csv_path is not None:
         collected.layout = "csv"
         _collect_csv(root, csv_path, filename_col, label_col, collected)
@@ -241,4 +276,5 @@ def collect(root: Path, csv_path: Path | None = None, filename_col: str | None =
     if not collected.items:
         raise SourceError(f"{root}: no images found (expected class sub-folders, train/ + val/ folders, "
                           "or images with a filename,label CSV)")
+    check_structure(root, collected)
     return collected

@@ -86,6 +86,13 @@ class Studio:
     def dataset_row(self, dataset_id: str) -> DatasetRow:
         return self._get(DatasetRow, dataset_id, "dataset")
 
+    def dataset_name_taken(self, name: str) -> bool:
+        """A studio dataset, or any folder under datasets/ (a CLI dataset), has this name."""
+        if (self.datasets_dir / name).exists():
+            return True
+        with self.db.session() as s:
+            return s.scalar(select(DatasetRow.id).where(DatasetRow.name == name)) is not None
+
     def dataset_out(self, row: DatasetRow) -> DatasetOut:
         out = DatasetOut(id=row.id, name=row.name, status=row.status, error=row.error,  # type: ignore[arg-type]
                          created=aware(row.created))  # type: ignore[arg-type]

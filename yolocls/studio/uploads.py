@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -33,6 +34,10 @@ class UploadError(YoloclsError):
 
 class UploadTooLarge(YoloclsError):
     status_code = 413
+
+
+class UploadConflict(YoloclsError):
+    status_code = 409
 
 
 @dataclass
@@ -59,8 +64,8 @@ class _Part:
 class _Receiver:
     """python-multipart callbacks writing each part to its place under `folder`."""
 
-    def __init__(self, folder: Path, limit: int) -> None:
-        self.folder, self.limit = folder, limit
+    def __init__(self, folder: Path, limit: int, name_taken: Callable[[str], bool] = lambda _n: False) -> None:
+        self.folder, self.limit, self.name_taken = folder, limit, name_taken
         self.received = 0
         self.part = _Part()
         self.header_field = b""
@@ -149,15 +154,20 @@ class _Receiver:
         if self.part.sink is not None:
             self.part.sink.close()
         elif self.part.name in FIELDS:
-            self.fields[self.part.name] = self.part.value.decode("utf-8", "replace").strip()
+            value = self.fields[self.part.name] = self.part.value.decode("utf-8", "replace").strip()
+            if self.part.name == "name" and value and self.name_taken(value):
+                # said as soon as the field arrives (send it before the files): not after gigabytes
+                raise UploadConflict(f"name: a dataset named '{value}' exists; choose another name")
 
     def close(self) -> None:
         if self.part.sink is not None and not self.part.sink.closed:
             self.part.sink.close()
 
 
-async def receive_upload(request: Request, uploads_dir: Path, upload_id: str, limit: int) -> Upload:
-    """Stream the request body into uploads_dir/<id>/; on any error nothing is left behind."""
+async def receive_upload(request: Request, uploads_dir: Path, upload_id: str, limit: int,
+                         name_taken: Callable[[str], bool] = lambda _n: False) -> Upload:
+    """Stream the request body into uploads_dir/<id>/; on any error nothing is left behind. A `name` field
+    that `name_taken` refuses stops the upload when it arrives (409)."""
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > limit:
         raise UploadTooLarge(f"upload of {length} bytes exceeds {limit} bytes (YOLOCLS_MAX_UPLOAD_BYTES)")
@@ -166,7 +176,7 @@ async def receive_upload(request: Request, uploads_dir: Path, upload_id: str, li
         raise UploadError("expected a multipart/form-data body with a 'file' archive or 'files' parts")
     partial = uploads_dir / f".partial-{upload_id}"
     partial.mkdir(parents=True)
-    receiver = _Receiver(partial, limit)
+    receiver = _Receiver(partial, limit, name_taken)
     try:
         parser = MultipartParser(params[b"boundary"], receiver.callbacks())  # type: ignore[arg-type]
         async for chunk in request.stream():

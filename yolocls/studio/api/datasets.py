@@ -24,7 +24,8 @@ async def create_dataset(request: Request) -> DatasetCreated:
     studio = studio_of(request)
     await asyncio.to_thread(studio.check_queue)
     dataset_id = new_id()
-    upload = await receive_upload(request, studio.uploads_dir, dataset_id, studio.settings.max_upload_bytes)
+    upload = await receive_upload(request, studio.uploads_dir, dataset_id, studio.settings.max_upload_bytes,
+                                  name_taken=studio.dataset_name_taken)
     out = studio.datasets_dir / upload.name
     home = studio.settings.home
     # Paths relative to the home: they appear in API answers, which never name server folders.

@@ -56,7 +56,8 @@
       box.append(h("div", { class: "card" }, h("p", {}, h("strong", {}, g.kind === "exact" ? "Exact copies" : "Near-duplicates"), ` (${g.labels.join(", ")}): ${g.action}`),
         h("div", { class: "thumbs" }, g.files.map((f, i) => h("figure", { class: "thumb" },
           g.images[i] ? img(datasetImage(id, g.images[i], 192), f) : h("div", { class: "muted" }, "(not kept)"),
-          h("figcaption", {}, `${f} · ${g.labels[i]}`))))));
+          // a kept file's class is the folder it was written to (g.labels lists the group's distinct classes)
+          h("figcaption", {}, g.images[i] ? `${f} · ${g.images[i].split("/")[1]}` : f))))));
     }
   }
 
