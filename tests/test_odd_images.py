@@ -192,3 +192,10 @@ def test_a_crafted_icon_is_refused_with_bounded_memory(tmp_path, odd_client):
 
 def _rss_mb() -> int:
     return int([ln for ln in open("/proc/self/status") if ln.startswith("VmRSS:")][0].split()[1]) // 1024
+
+
+def test_postscript_is_never_rendered(odd_client):
+    """EPS is decoded by running Ghostscript on the file: refused as a type, whatever is installed."""
+    eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n"
+    res = odd_client.post("/predict", files={"file": ("x.eps", eps, "application/postscript")})
+    assert res.status_code == 415 and "unsupported file type" in res.json()["detail"]

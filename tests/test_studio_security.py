@@ -223,3 +223,15 @@ def test_jobs_run_at_normal_priority(guarded, dataset):
         assert workers and all(p.nice() == 0 for p in workers), [(p.pid, p.nice()) for p in workers]
     finally:
         guarded.wait(f"/jobs/{job['id']}", lambda j: j["status"] in ("completed", "failed", "cancelled"), 300)
+
+
+def test_runs_answers_name_no_server_path(guarded, dataset):
+    runs = guarded.api("GET", "/runs").json()
+    if not runs:  # (this module's earlier test trains one; alone, train here)
+        job = guarded.train(dataset, epochs=1)
+        guarded.wait(f"/jobs/{job['id']}", lambda j: j["status"] in ("completed", "failed"), 300)
+        runs = guarded.api("GET", "/runs").json()
+    assert runs and all(r["dataset"] is None or not r["dataset"].startswith("/") for r in runs), runs
+    detail = guarded.api("GET", f"/runs/{runs[0]['run']}")
+    assert detail.status_code == 200 and str(guarded.home) not in detail.text
+    assert detail.json()["record"]["dataset"].startswith("datasets/")

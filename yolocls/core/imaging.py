@@ -30,6 +30,8 @@ EXIF_ORIENTATION = 0x0112
 HIGH_DEPTH_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
 ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 
+# PostScript is rendered by running Ghostscript on the file: never for untrusted bytes.
+REFUSED_FORMATS = frozenset({"EPS"})
 # Formats whose decoded pixels are bounded by the size in their header (checked before decoding).
 SIZE_BOUNDED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP", "BMP", "DIB", "GIF", "TIFF", "PPM", "PCX", "SGI",
                                   "TGA", "DDS", "PSD", "JPEG2000", "HDR", "QOI", "FITS", "XBM", "IM", "SUN"})
@@ -50,6 +52,9 @@ def open_image(data: bytes, name: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
                                  "(decompression bomb)") from None
     except Exception:
         raise ImageError(f"{name}: unsupported file type (not an image format yolocls can read)") from None
+    if im.format in REFUSED_FORMATS:
+        raise ImageError(f"{name}: unsupported file type ({im.format} is not accepted: it is decoded by running "
+                         "an external interpreter)")
     width, height = im.size
     if width < 1 or height < 1:
         raise ImageError(f"{name}: invalid image size {width}x{height}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -53,6 +54,16 @@ class StudioSettings(BaseSettings):
     def relative(self, text: str) -> str:
         """`text` with every mention of the home folder made relative: answers never name server paths."""
         return text.replace(f"{self.home}/", "").replace(str(self.home), ".")
+
+    def relative_json(self, value: Any) -> Any:
+        """`relative` applied to every string inside a JSON-like value (run records name their dataset)."""
+        if isinstance(value, str):
+            return self.relative(value)
+        if isinstance(value, list):
+            return [self.relative_json(v) for v in value]
+        if isinstance(value, dict):
+            return {k: self.relative_json(v) for k, v in value.items()}
+        return value
 
     @property
     def db_url(self) -> str:

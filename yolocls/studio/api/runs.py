@@ -17,13 +17,21 @@ router = APIRouter(prefix="/runs", tags=["runs"])
 
 
 @router.get("", response_model=list[RunSummary])
-async def list_runs(request: Request) -> list[RunSummary]:
-    return leaderboard(studio_of(request).scheduler.runs_dir)
+def list_runs(request: Request) -> list[RunSummary]:
+    studio = studio_of(request)
+    rows = leaderboard(studio.scheduler.runs_dir)
+    for row in rows:  # datasets as paths relative to the home, as every answer names files
+        row.dataset = studio.settings.relative(row.dataset) if row.dataset else row.dataset
+    return rows
 
 
 @router.get("/{name}", response_model=RunDetail)
-async def get_run(request: Request, name: str) -> RunDetail:
-    return run_views.detail(run_views.run_folder(studio_of(request).scheduler.runs_dir, name))
+def get_run(request: Request, name: str) -> RunDetail:
+    studio = studio_of(request)
+    out = run_views.detail(run_views.run_folder(studio.scheduler.runs_dir, name))
+    out.record = studio.settings.relative_json(out.record)
+    out.report = studio.settings.relative_json(out.report)
+    return out
 
 
 @router.get("/{name}/files/{path:path}", response_class=FileResponse)
