@@ -73,3 +73,50 @@ def test_deleting_a_failed_entry_keeps_the_dataset_the_cli_made_under_its_name(t
         assert not any(Path(home / ".studio" / "uploads").iterdir())
     finally:
         studio.stop()
+
+
+def test_listing_big_datasets_does_not_stall_the_studio(tmp_path):
+    """The datasets list is read from summaries stored once per dataset: reloading it in a loop (a page
+    left open by several users) never parses manifests, so nothing else waits behind it."""
+    import json
+    import statistics
+    import threading
+    import time
+
+    import httpx
+
+    home = tmp_path / "home"
+    studio = Studio(home).start()
+    try:
+        ids = [studio.ready_dataset(f"big{k}") for k in range(3)]
+        for k in range(3):  # make each manifest as big as a 40,000-image dataset's (megabytes of JSON)
+            path = home / "datasets" / f"big{k}" / "manifest.json"
+            m = json.loads(path.read_text())
+            m["files"] = [{**m["files"][i % len(m["files"])], "path": f"train/red/{i:06d}.png"} for i in range(40_000)]
+            path.write_text(json.dumps(m))
+        stop = threading.Event()
+
+        def reload_list() -> None:
+            with httpx.Client(timeout=60) as client:
+                while not stop.is_set():
+                    assert client.get(f"{studio.url}/api/v1/datasets").status_code == 200
+
+        loaders = [threading.Thread(target=reload_list) for _ in range(3)]
+        for t in loaders:
+            t.start()
+        latencies = []
+        with httpx.Client(timeout=60) as client:
+            for _ in range(40):
+                t0 = time.perf_counter()
+                assert client.get(f"{studio.url}/api/v1/jobs?limit=5").status_code == 200
+                latencies.append(time.perf_counter() - t0)
+        stop.set()
+        for t in loaders:
+            t.join()
+        assert statistics.median(latencies) < 0.1, sorted(latencies)
+        listed = studio.api("GET", "/datasets").json()
+        assert {d["id"] for d in listed} == set(ids) and all(d["images"] == 60 and not d["samples"] for d in listed)
+        detail = studio.api("GET", f"/datasets/{ids[0]}").json()  # the full view still has everything
+        assert detail["samples"] and detail["classes"] == sorted(CLASSES)
+    finally:
+        studio.stop()

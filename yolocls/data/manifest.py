@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -56,6 +56,12 @@ class Manifest(BaseModel):
     def splits(self) -> list[str]:
         return [s for s in SPLITS if s in self.counts]
 
+
+
+def manifest_summary(m: Manifest) -> dict[str, Any]:
+    """What a list of datasets shows, small whatever the dataset's size (stored once per dataset)."""
+    return {"classes": m.classes, "counts": m.counts, "images": len(m.files), "warnings": m.warnings,
+            "skipped_count": len(m.skipped), "duplicate_groups": len(m.duplicates)}
 
 
 def load_manifest(dataset: Path) -> Manifest:

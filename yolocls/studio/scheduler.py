@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select
 
 from yolocls.core.progress import read_progress
-from yolocls.data.manifest import MANIFEST_NAME, manifest_sha256
+from yolocls.data.manifest import MANIFEST_NAME, load_manifest, manifest_sha256, manifest_summary
 from yolocls.studio.db import Database
 from yolocls.studio.jobs import Handle, JobEngine
 from yolocls.studio.models import DatasetRow, EventRow, JobRow
@@ -73,7 +73,8 @@ class Scheduler:
         """Ready, remembering which manifest the studio published: only that folder is the studio's to delete."""
         folder = self.settings.folder("datasets") / dataset.name
         dataset.status, dataset.error = "ready", None
-        dataset.options = {**(dataset.options or {}), "manifest_sha256": manifest_sha256(folder)}
+        dataset.options = {**(dataset.options or {}), "manifest_sha256": manifest_sha256(folder),
+                           "summary": manifest_summary(load_manifest(folder))}
 
     def _clean_staging(self, s: Any) -> None:
         """Half-written copies of the studio's own preparations (`datasets/.NAME.tmp-*`) left by a kill."""

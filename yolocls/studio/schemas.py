@@ -29,6 +29,8 @@ class DatasetOut(BaseModel):
     classes: list[str] = Field(default_factory=list)
     counts: dict[str, dict[str, int]] = Field(default_factory=dict, description="split -> class -> images")
     images: int = 0
+    skipped_count: int = Field(default=0, description="Files prepare left out (the list: only this count)")
+    duplicate_groups: int = Field(default=0, description="Duplicate groups found (the list: only this count)")
     skipped: list[SkippedFile] = Field(default_factory=list)
     duplicates: list[DuplicateGroupOut] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)

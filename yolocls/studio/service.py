@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import ClassVar, TypeVar
 
@@ -12,7 +13,7 @@ from fastapi import Request
 from sqlalchemy import func, select
 
 from yolocls.core.errors import YoloclsError
-from yolocls.data.manifest import MANIFEST_NAME, Manifest, manifest_sha256
+from yolocls.data.manifest import MANIFEST_NAME, Manifest, manifest_sha256, manifest_summary
 from yolocls.studio.db import Database
 from yolocls.studio.jobs import JobEngine
 from yolocls.studio.models import DatasetRow, EventRow, JobRow
@@ -93,14 +94,39 @@ class Studio:
         with self.db.session() as s:
             return s.scalar(select(DatasetRow.id).where(DatasetRow.name == name)) is not None
 
-    def dataset_out(self, row: DatasetRow) -> DatasetOut:
+    def dataset_summary(self, row: DatasetRow) -> DatasetOut:
+        """Name, status and counts from the summary stored when the dataset became ready: no manifest is read
+        (datasets made before summaries were stored get theirs once, here)."""
         out = DatasetOut(id=row.id, name=row.name, status=row.status, error=row.error,  # type: ignore[arg-type]
                          created=aware(row.created))  # type: ignore[arg-type]
-        manifest_path = self.datasets_dir / row.name / MANIFEST_NAME
-        if row.status == "ready" and manifest_path.is_file():
-            m = Manifest.model_validate_json(manifest_path.read_text(encoding="utf-8"))
-            out.classes, out.counts, out.skipped = m.classes, m.counts, m.skipped
-            out.warnings, out.images = m.warnings, len(m.files)
+        if row.status != "ready":
+            return out
+        summary = (row.options or {}).get("summary")
+        if summary is None:
+            manifest = self.manifest_of(row)
+            if manifest is None:
+                return out
+            summary = manifest_summary(manifest)
+            with self.db.session() as s:
+                stored = s.get(DatasetRow, row.id)
+                if stored is not None:
+                    stored.options = {**(stored.options or {}), "summary": summary}
+        return out.model_copy(update=summary)
+
+    def manifest_of(self, row: DatasetRow) -> Manifest | None:
+        path = self.datasets_dir / row.name / MANIFEST_NAME
+        if not path.is_file():
+            return None
+        stat = path.stat()
+        return _parsed_manifest(path, stat.st_mtime_ns, stat.st_size)
+
+    def dataset_out(self, row: DatasetRow) -> DatasetOut:
+        """One dataset in full: its summary, skipped files, duplicate groups and samples (manifest parsed once
+        per version of the file, in the caller's worker thread)."""
+        out = self.dataset_summary(row)
+        m = self.manifest_of(row) if row.status == "ready" else None
+        if m is not None:
+            out.skipped = m.skipped
             written = {f.source: f.path for f in m.files}
             out.duplicates = [DuplicateGroupOut(**g.model_dump(), images=[written.get(f) for f in g.files])
                               for g in m.duplicates]
@@ -110,7 +136,7 @@ class Studio:
     def datasets(self) -> list[DatasetOut]:
         with self.db.session() as s:
             rows = list(s.scalars(select(DatasetRow).order_by(DatasetRow.created)))
-        return [self.dataset_out(r) for r in rows]
+        return [self.dataset_summary(r) for r in rows]
 
     def delete_dataset(self, dataset_id: str) -> None:
         """Delete the entry, its upload and the dataset folder, but only the folder the studio itself published
@@ -169,6 +195,12 @@ class Studio:
         self.job_row(job_id)
         path = self.scheduler.log_path(job_id)
         return path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
+
+
+@lru_cache(maxsize=4)
+def _parsed_manifest(path: Path, mtime_ns: int, size: int) -> Manifest:
+    """A manifest parsed once per version of the file (a 15,000-image manifest is megabytes of JSON)."""
+    return Manifest.model_validate_json(path.read_text(encoding="utf-8"))
 
 
 def studio_of(request: Request) -> Studio:

@@ -51,19 +51,20 @@ async def create_dataset(request: Request) -> DatasetCreated:
                           job=studio.job_out(studio.job_row(job.id)))
 
 
-@router.get("", response_model=list[DatasetOut])
-async def list_datasets(request: Request) -> list[DatasetOut]:
+@router.get("", response_model=list[DatasetOut],
+            summary="Datasets with their counts (skipped files, duplicates and samples: GET /datasets/{id})")
+def list_datasets(request: Request) -> list[DatasetOut]:
     return studio_of(request).datasets()
 
 
 @router.get("/{dataset_id}", response_model=DatasetOut)
-async def get_dataset(request: Request, dataset_id: str) -> DatasetOut:
+def get_dataset(request: Request, dataset_id: str) -> DatasetOut:
     studio = studio_of(request)
     return studio.dataset_out(studio.dataset_row(dataset_id))
 
 
 @router.delete("/{dataset_id}", status_code=204)
-async def delete_dataset(request: Request, dataset_id: str) -> Response:
+def delete_dataset(request: Request, dataset_id: str) -> Response:
     studio_of(request).delete_dataset(dataset_id)
     return Response(status_code=204)
 
