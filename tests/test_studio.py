@@ -347,6 +347,22 @@ def test_concurrent_deploys_of_one_run_each_register_their_own_file(studio, read
     assert not any((studio.home / "models" / ".incoming").iterdir())
 
 
+def test_a_studio_job_trains_with_the_threads_the_cli_uses(studio, ready, tmp_path):
+    """Ray runs each task with OMP_NUM_THREADS of its CPU request, and at nice 15: the job must end up with the
+    torch threads `yolocls train` uses on this machine, at normal priority."""
+    job = studio.train(ready, epochs=1)
+    done = studio.wait(f"/jobs/{job['id']}", lambda j: j["status"] in ("completed", "failed"), 300)
+    assert done["status"] == "completed", done
+    in_studio = json.loads((studio.home / "runs" / job["run"] / "run.json").read_text())["cpu_threads"]
+    name = studio.api("GET", f"/datasets/{ready}").json()["name"]
+    subprocess.run([sys.executable, "-m", "yolocls", "train", "--data", str(studio.home / "datasets" / name),
+                    "--runs-dir", str(tmp_path), "--name", "cli", "--epochs", "1", "--imgsz", "32", "--batch", "8",
+                    "--device", "cpu", "--aug", "none", "--set", "warmup_epochs=0", "--no-report", "--quiet",
+                    "--no-pretrained"], check=True, capture_output=True, timeout=300)
+    in_cli = json.loads((tmp_path / "cli" / "run.json").read_text())["cpu_threads"]
+    assert in_studio is not None and in_studio == in_cli, (in_studio, in_cli)
+
+
 def test_what_the_pages_read_is_in_the_api(studio, ready):
     """Presets, dataset samples and duplicate images, a run's confusion matrix, filtered predictions and
     images, a model version's size and heatmap availability; nothing outside a dataset's splits is served."""

@@ -52,6 +52,8 @@ class RunRecord(BaseModel):
     classes: list[str]
     versions: dict[str, str]
     device: str
+    cpu_threads: int | None = Field(default=None, description="torch CPU threads training ran with (the same for "
+                                    "`yolocls train` and a studio job on one machine)")
     started: datetime
     ended: datetime | None = None
     epochs_completed: int = 0

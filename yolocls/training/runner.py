@@ -93,6 +93,12 @@ class _Progress:
         self.t0 = time.monotonic()
         self.start_epoch = record.epochs_completed
 
+    def on_train_start(self, trainer: Any) -> None:
+        import torch
+
+        self.record.cpu_threads = torch.get_num_threads()  # as Ultralytics' device selection left it
+        self.record.save(self.run_dir)
+
     def on_fit_epoch_end(self, trainer: Any) -> None:
         if self.guard.final_phase:
             return  # final_eval validates best.pt and fires this callback again, as epoch N+1: not an epoch
@@ -187,6 +193,7 @@ def train(opts: TrainOptions) -> tuple[Path, RunRecord]:
     guard.install()
     try:
         model = YOLO(model_path, task="classify")
+        model.add_callback("on_train_start", progress.on_train_start)
         model.add_callback("on_fit_epoch_end", progress.on_fit_epoch_end)
         model.add_callback("on_pretrain_routine_start", guard.protect)
         model.add_callback("on_pretrain_routine_end", recorder.attach)
