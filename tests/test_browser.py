@@ -218,6 +218,7 @@ def test_zip_to_a_tried_model_in_the_browser(studio, browser, tmp_path):  # long
         wait_for(browser, lambda d: d.find_element(By.ID, "after-body").is_displayed(), 240, "training ended")
     finally:
         stop.set()
+    assert browser.execute_script("return window.studioBatchesSeen || 0") >= 1  # progress within epochs shown
     seen_in_page = browser.execute_script("return window.studioEpochSeen")
     latency = {int(e): seen_in_page[e] / 1000 - seen_on_disk[int(e)] for e in seen_in_page if int(e) in seen_on_disk}
     (SHOTS.parent / "live-latency.json").write_text(json.dumps(latency, indent=2))

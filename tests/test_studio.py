@@ -247,10 +247,13 @@ def test_training_job_streams_its_epochs_live_and_completes(studio, ready):
     events = _events(studio, job["id"])
     ids = [e[0] for e in events]
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
-    kinds = [(k, d.get("status") or d.get("epoch")) for _, k, d in events]
+    kinds = [(k, d.get("status") or d.get("epoch")) for _, k, d in events if k != "progress"]
     assert kinds == [("status", "queued"), ("status", "running"), ("epoch", 1), ("epoch", 2), ("epoch", 3),
                      ("status", "completed")]
-    epoch = events[2][2]
+    within = [d for _, k, d in events if k == "progress"]  # batches within an epoch, every few seconds
+    assert within and all(1 <= d["batch"] <= d["batches"] and d["epochs"] == 3 for d in within)
+    assert any(d["batch"] == d["batches"] for d in within)  # an epoch's last batch is always written
+    epoch = next(d for _, k, d in events if k == "epoch")
     for key in ("train_loss", "val_loss", "top1", "top5", "precision", "recall", "f1", "avg_confidence", "lr",
                 "seconds"):
         assert epoch[key] is not None, key

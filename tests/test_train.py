@@ -68,6 +68,11 @@ def test_every_epoch_records_dashboard_metrics_and_a_preview(trained_run):
     assert all(im.path.startswith("val/") for im in preview.images)
     assert [e.epoch for e in preview.epochs] == list(range(1, 9))
     assert all(len(e.pred) == len(preview.images) and all(0 <= c <= 1 for c in e.confidence) for e in preview.epochs)
+    from yolocls.training.batch_progress import read_progress
+
+    batches = read_progress(trained_run)  # progress within an epoch, last written at the final batch
+    assert batches is not None and batches.epoch == batches.epochs == 8
+    assert batches.batch == batches.batches > 0 and batches.eta_s == 0 and batches.seconds > 0
 
 
 def test_presets_are_data_and_listed(capsys):

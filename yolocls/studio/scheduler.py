@@ -22,6 +22,7 @@ from yolocls.studio.db import Database
 from yolocls.studio.jobs import Handle, JobEngine
 from yolocls.studio.models import DatasetRow, EventRow, JobRow
 from yolocls.studio.settings import StudioSettings
+from yolocls.training.batch_progress import read_progress as read_batch_progress
 from yolocls.training.rundir import STOP_FILE, load_run_record, read_epochs
 
 log = logging.getLogger("yolocls.studio")
@@ -208,6 +209,10 @@ class Scheduler:
             if row.epoch > job.epochs_done:
                 job.epochs_done = row.epoch
                 self.add_event(s, job, "epoch", {**row.model_dump(), "epochs": job.epochs_planned})
+        batches = read_batch_progress(run_dir)
+        if batches is not None and batches.model_dump() != self._last_progress.get(job.id):
+            self._last_progress[job.id] = batches.model_dump()  # within an epoch: every few seconds
+            self.add_event(s, job, "progress", batches.model_dump())
 
     def _finish(self, s: Any, job: JobRow, result: dict[str, Any]) -> None:
         if job.kind == "prepare":
@@ -226,6 +231,7 @@ class Scheduler:
                 self.set_status(s, job, "failed", result.get("error"))
             return
         self._progress(s, job)
+        self._last_progress.pop(job.id, None)
         status = result.get("status", "failed")
         if job.cancel_requested is not None and status != "completed":
             self.set_status(s, job, "cancelled", "cancelled; resume continues from the last checkpoint")

@@ -61,6 +61,8 @@ class JobOut(BaseModel):
     run: str | None = Field(description="The run folder name under runs/ (training jobs)")
     epoch: int = Field(description="Epochs finished")
     epochs: int = Field(description="Epochs planned")
+    batch: int | None = Field(default=None, description="Batches of the epoch in progress done (running jobs)")
+    batches: int | None = Field(default=None, description="Batches per epoch")
     eta_s: float | None = None
     error: str | None = None
     created: datetime

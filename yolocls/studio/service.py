@@ -21,6 +21,7 @@ from yolocls.studio.registry import Registry
 from yolocls.studio.scheduler import Scheduler, aware
 from yolocls.studio.schemas import DatasetOut, DuplicateGroupOut, JobOut
 from yolocls.studio.settings import StudioSettings
+from yolocls.training.batch_progress import read_progress as read_batch_progress
 from yolocls.training.rundir import read_epochs
 
 Row = TypeVar("Row", DatasetRow, JobRow)
@@ -177,12 +178,17 @@ class Studio:
 
     def job_out(self, row: JobRow, with_metrics: bool = True) -> JobOut:
         epochs = read_epochs(self.scheduler.runs_dir / row.run_name) if row.run_name and with_metrics else []
-        eta = None
+        eta, batch = None, None
+        if row.status == "running" and row.run_name and with_metrics:
+            batch = read_batch_progress(self.scheduler.runs_dir / row.run_name)
         if row.status == "running" and epochs and row.epochs_planned:
             mean = sum(e.seconds or 0 for e in epochs) / len(epochs)
             eta = round(mean * max(0, row.epochs_planned - epochs[-1].epoch), 1)
+        if batch is not None and batch.epoch > (epochs[-1].epoch if epochs else 0):
+            eta = batch.eta_s  # the epoch in progress: its own pace, seconds after the run started
         return JobOut(id=row.id, kind=row.kind, status=row.status, dataset=row.dataset_id,  # type: ignore[arg-type]
                       run=row.run_name, epoch=epochs[-1].epoch if epochs else row.epochs_done,
+                      batch=batch.batch if batch else None, batches=batch.batches if batch else None,
                       epochs=row.epochs_planned, eta_s=eta, error=row.error, created=aware(row.created),  # type: ignore
                       started=aware(row.started), ended=aware(row.ended), params=row.params, metrics=epochs)
 

@@ -15,6 +15,7 @@ from yolocls.core.errors import ConfigError, RunError, YoloclsError
 from yolocls.core.offline import import_ultralytics
 from yolocls.data.layout import check_class_folders
 from yolocls.data.manifest import load_manifest, manifest_sha256
+from yolocls.training.batch_progress import BatchReporter
 from yolocls.training.device import cpu_estimate_seconds, format_duration, resolve_device
 from yolocls.training.epoch_metrics import EpochRecorder
 from yolocls.training.hyperparams import BATCH_MAX, EPOCHS_MAX, IMGSZ_MAX, IMGSZ_MIN
@@ -189,6 +190,7 @@ def train(opts: TrainOptions) -> tuple[Path, RunRecord]:
     guard = InterruptGuard()
     recorder = EpochRecorder(run_dir, Path(record.dataset), record.classes)
     progress = _Progress(record, run_dir, opts.quiet, guard, recorder)
+    batches = BatchReporter(run_dir)
     (run_dir / STOP_FILE).unlink(missing_ok=True)
     guard.install()
     try:
@@ -198,6 +200,8 @@ def train(opts: TrainOptions) -> tuple[Path, RunRecord]:
         model.add_callback("on_pretrain_routine_start", guard.protect)
         model.add_callback("on_pretrain_routine_end", recorder.attach)
         model.add_callback("on_train_epoch_start", recorder.epoch_started)
+        model.add_callback("on_train_epoch_start", batches.epoch_started)
+        model.add_callback("on_train_batch_end", batches.batch_ended)
         if opts.stop_file:
             model.add_callback("on_train_batch_end", _stop_when_asked(run_dir / STOP_FILE))
         model.train(**train_args, verbose=not opts.quiet)

@@ -60,6 +60,12 @@
         draw();
         loadPreview(null);
         refreshJob();
+      } else if (kind === "progress") {  // within an epoch, every few seconds
+        window.studioBatchesSeen = (window.studioBatchesSeen || 0) + 1;
+        planned = data.epochs || planned;
+        const done = epochs.length ? epochs[epochs.length - 1].epoch : 0;
+        $("epoch").textContent = `${done} / ${planned} · epoch ${data.epoch}: batch ${data.batch} / ${data.batches}`;
+        if (data.eta_s !== null && data.eta_s !== undefined) $("eta").textContent = duration(data.eta_s);
       } else if (kind === "status") {
         if (job) job.status = data.status;
         showJob();
