@@ -180,11 +180,19 @@ def test_zip_to_a_tried_model_in_the_browser(studio, browser, tmp_path):  # long
     shot(browser, "datasets")
     check_clean(browser, studio)
 
+    browser.set_window_size(1280, 600)  # a short window: most thumbnails start below the fold
     browser.find_element(By.LINK_TEXT, "Open the dataset").click()
     wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#samples img"), what="samples")
+    time.sleep(1.5)
+    fetched = browser.execute_script("return [...document.querySelectorAll('#samples img')].filter(i => i.src).length")
+    total = len(browser.find_elements(By.CSS_SELECTOR, "#samples img"))
+    assert fetched < total, (fetched, total)  # with a key, thumbnails are fetched as they come into view
+    browser.execute_script("window.scrollTo(0, document.body.scrollHeight)")
     wait_for(browser, lambda d: d.execute_script(
         "return [...document.querySelectorAll('#samples img')].every(i => i.complete && i.naturalWidth > 0)"),
-        what="thumbnails loaded with the key")
+        what="thumbnails loaded with the key once scrolled to")
+    browser.set_window_size(1280, 1000)
+    browser.execute_script("window.scrollTo(0, 0)")
     assert "red" in text(browser, "#counts") and browser.find_elements(By.CSS_SELECTOR, "#counts-chart canvas")
     shot(browser, "dataset")
     check_clean(browser, studio)

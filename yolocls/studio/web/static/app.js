@@ -74,13 +74,43 @@ const Studio = (() => {
   const post = (path, body) => api(path, { method: "POST", body: JSON.stringify(body || {}),
                                            headers: { "Content-Type": "application/json" } });
 
-  /** An <img> whose bytes are fetched with the API key (plain src when no key is needed). */
+  /** Fetches keyed images only when they come near the viewport (loading="lazy" cannot: the bytes come from a
+      script), so a page with hundreds of thumbnails transfers only what is seen. */
+  const nearView = "IntersectionObserver" in window ? new IntersectionObserver((entries) => {
+    for (const e of entries) {
+      if (!e.isIntersecting) continue;
+      nearView.unobserve(e.target);
+      e.target.__fetch();
+    }
+  }, { rootMargin: "300px" }) : null;
+
+  /** An <img> whose bytes are fetched with the API key (plain src when no key is needed), as it scrolls into view. */
   function img(path, alt) {
     const el = h("img", { alt: alt || "", loading: "lazy", width: 96, height: 96 });
     if (!key()) { el.src = API + path; return el; }
     el.addEventListener("load", () => URL.revokeObjectURL(el.src));  // the bytes are decoded: free the blob
-    raw(path).then((r) => r.blob()).then((b) => { el.src = URL.createObjectURL(b); }).catch(() => { el.alt = `${alt} (unavailable)`; });
+    el.__fetch = () => raw(path).then((r) => r.blob()).then((b) => { el.src = URL.createObjectURL(b); })
+      .catch(() => { el.alt = `${alt} (unavailable)`; });
+    if (nearView) nearView.observe(el); else el.__fetch();
     return el;
+  }
+
+  /** Render `items` into `box` a page at a time: `render(item)` -> node; a "Show N more" button for the rest. */
+  function paged(box, items, render, size) {
+    size = size || 50;
+    let shown = 0;
+    const more = h("button", { type: "button", class: "secondary" });
+    function next() {
+      const slice = items.slice(shown, shown + size);
+      shown += slice.length;
+      more.before(...slice.map(render));
+      const left = items.length - shown;
+      more.textContent = `Show ${Math.min(size, left)} more (${left} left)`;
+      more.hidden = left <= 0;
+    }
+    more.addEventListener("click", next);
+    box.append(more);
+    next();
   }
 
   /** Server-Sent Events over fetch (so the key header goes along); reconnects with Last-Event-ID. */
@@ -206,7 +236,7 @@ const Studio = (() => {
     return { update };
   }
 
-  return { h, api, raw, post, img, events, upload, flash, pct, num, duration, status, datasetImage, runImage,
+  return { h, api, raw, post, img, paged, events, upload, flash, pct, num, duration, status, datasetImage, runImage,
            lineChart, askKey, dropZone, COLOURS };
 })();
 

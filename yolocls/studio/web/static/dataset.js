@@ -52,13 +52,11 @@
     box.textContent = "";
     box.className = "";
     if (!ds.duplicates.length) { box.className = "muted"; box.textContent = "No duplicates found."; return; }
-    for (const g of ds.duplicates) {
-      box.append(h("div", { class: "card" }, h("p", {}, h("strong", {}, g.kind === "exact" ? "Exact copies" : "Near-duplicates"), ` (${g.labels.join(", ")}): ${g.action}`),
-        h("div", { class: "thumbs" }, g.files.map((f, i) => h("figure", { class: "thumb" },
-          g.images[i] ? img(datasetImage(id, g.images[i], 192), f) : h("div", { class: "muted" }, "(not kept)"),
-          // a kept file's class is the folder it was written to (g.labels lists the group's distinct classes)
-          h("figcaption", {}, g.images[i] ? `${f} · ${g.images[i].split("/")[1]}` : f))))));
-    }
+    Studio.paged(box, ds.duplicates, (g) => h("div", { class: "card" }, h("p", {}, h("strong", {}, g.kind === "exact" ? "Exact copies" : "Near-duplicates"), ` (${g.labels.join(", ")}): ${g.action}`),
+      h("div", { class: "thumbs" }, g.files.map((f, i) => h("figure", { class: "thumb" },
+        g.images[i] ? img(datasetImage(id, g.images[i], 192), f) : h("div", { class: "muted" }, "(not kept)"),
+        // a kept file's class is the folder it was written to (g.labels lists the group's distinct classes)
+        h("figcaption", {}, g.images[i] ? `${f} · ${g.images[i].split("/")[1]}` : f))))), 20);
   }
 
   async function load() {
@@ -83,7 +81,13 @@
     const body = document.querySelector("#skipped tbody");
     body.textContent = "";
     if (!ds.skipped.length) body.append(h("tr", {}, h("td", { colspan: 2, class: "muted" }, "Nothing was skipped.")));
-    for (const f of ds.skipped) body.append(h("tr", {}, h("td", {}, f.path), h("td", {}, f.reason)));
+    const rows = ds.skipped.map((f) => h("tr", {}, h("td", {}, f.path), h("td", {}, f.reason)));
+    body.append(...rows.slice(0, 100));
+    if (rows.length > 100) {  // a big dataset can skip thousands: the rest on demand
+      const more = h("button", { type: "button", class: "secondary" }, `Show all ${rows.length} skipped files`);
+      more.addEventListener("click", () => { body.append(...rows.slice(100)); more.remove(); });
+      $("skipped").after(more);
+    }
   }
 
   load();
