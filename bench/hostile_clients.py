@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import os
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -19,6 +18,11 @@ import time
 from pathlib import Path
 
 import httpx
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+from tests.test_studio import Studio  # noqa: E402
+from tests.test_studio_security import raw_request  # noqa: E402
 
 KEY = "bench-key"
 
@@ -52,27 +56,9 @@ class Peak:
 
 
 def send(port: int, head: str, body_bytes: int) -> tuple[int, float]:
-    """Request headers then up to `body_bytes` of body; (status, seconds to the answer)."""
+    """Request headers then up to `body_bytes` of body (the tests' raw client); (status, seconds to the answer)."""
     t0 = time.monotonic()
-    with socket.create_connection(("127.0.0.1", port), timeout=120) as sock:
-        sock.sendall(head.encode())
-        chunk, sent = b"x" * (1 << 20), 0
-        try:
-            while sent < body_bytes:
-                sock.sendall(chunk)
-                sent += len(chunk)
-        except OSError:
-            pass
-        data = b""
-        try:
-            while b"\r\n" not in data:
-                more = sock.recv(4096)
-                if not more:
-                    break
-                data += more
-        except OSError:
-            pass
-    status = int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/") else 0
+    status, _ = raw_request(port, head, body_bytes)
     return status, time.monotonic() - t0
 
 
@@ -89,19 +75,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--idle", type=int, default=10_000, help="idle connections to hold")
     args = parser.parse_args()
-    home = Path(tempfile.mkdtemp(prefix="hostile-"))
-    port = 18000 + os.getpid() % 1000
     env = {**os.environ, "YOLOCLS_API_KEY": KEY, "YOLOCLS_HEADER_TIMEOUT_S": "10"}
-    proc = subprocess.Popen([sys.executable, "-m", "yolocls", "studio", "--home", str(home), "--port", str(port)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
+    studio = Studio(Path(tempfile.mkdtemp(prefix="hostile-")) / "home", env=env).start()
+    proc, url, port = studio.proc, studio.url, studio.port
+    assert proc is not None
     try:
-        for _ in range(600):
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
         idle = rss_mb(proc.pid)
         base_ms = health_ms(url)
         print(f"studio idle: {idle:.0f} MB, /health p50 {base_ms:.1f} ms (baseline)")
@@ -143,8 +121,7 @@ def main() -> int:
             s.close()
         print(f"after the 10 s header deadline: {closed} of {args.idle} closed by the studio")
     finally:
-        proc.terminate()
-        proc.wait(timeout=60)
+        studio.stop()
     return 0
 
 

@@ -27,7 +27,7 @@ import httpx
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 from scripts.fashion_mnist import CLASSES, load  # noqa: E402
-from tests.test_server import _free_port  # noqa: E402
+from tests.test_studio import Studio  # noqa: E402
 
 
 def fmnist_zip(n: int) -> bytes:
@@ -46,18 +46,10 @@ def main() -> int:
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--imgsz", type=int, default=64)
     args = ap.parse_args()
-    home = Path(tempfile.mkdtemp(prefix="studio-vs-cli-"))
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    studio = subprocess.Popen([sys.executable, "-m", "yolocls", "studio", "--home", str(home), "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    studio = Studio(Path(tempfile.mkdtemp(prefix="studio-vs-cli-")) / "home",
+                    env={"YOLOCLS_MAX_UPLOAD_BYTES": str(2 * 1024**3)}).start()
+    home, url = studio.home, studio.url
     try:
-        for _ in range(600):
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
         created = httpx.post(f"{url}/api/v1/datasets", files={"file": ("fmnist.zip", fmnist_zip(args.images))},
                              data={"name": "fmnist"}, timeout=600).json()
         while (ds := httpx.get(f"{url}/api/v1/datasets/{created['dataset']['id']}").json())["status"] == "preparing":
@@ -90,8 +82,7 @@ def main() -> int:
         print(f"  studio job ({j['status']}): {times['studio']:.1f} s, torch threads {record.get('cpu_threads')}")
         print(f"  ratio studio/CLI: {times['studio'] / times['cli']:.2f}")
     finally:
-        studio.terminate()
-        studio.wait(timeout=120)
+        studio.stop()
     return 0
 
 
