@@ -88,7 +88,8 @@ def test_presets_are_data_and_listed(capsys):
 
 def test_flag_and_set_precedence():
     preset = get_preset("small-fast")
-    overrides = parse_set_values(["lr0=0.05", "cos_lr=false", "imgsz=96"])
+    overrides = parse_set_values(["lr0=0.05", "cos_lr=false", "imgsz=96", "weight_decay=5e-4"])
+    assert overrides["weight_decay"] == 0.0005  # YAML 1.1 would read 5e-4 as a string
     args = resolve_args(preset, "heavy", {"epochs": 3, "imgsz": 64, "batch": None}, overrides)
     assert args["epochs"] == 3  # flag beats preset
     assert args["imgsz"] == 96  # --set beats flag

@@ -42,6 +42,14 @@ def aware(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
 
 
+def _readable_manifest(dataset: Path) -> bool:
+    try:
+        load_manifest(dataset)
+        return True
+    except Exception:
+        return False
+
+
 class Scheduler:
     def __init__(self, settings: StudioSettings, db: Database, engine: JobEngine) -> None:
         self.settings, self.db, self.engine = settings, db, engine
@@ -74,8 +82,12 @@ class Scheduler:
         """Ready, remembering which manifest the studio published: only that folder is the studio's to delete."""
         folder = self.settings.folder("datasets") / dataset.name
         dataset.status, dataset.error = "ready", None
-        dataset.options = {**(dataset.options or {}), "manifest_sha256": manifest_sha256(folder),
-                           "summary": manifest_summary(load_manifest(folder))}
+        options = {**(dataset.options or {}), "manifest_sha256": manifest_sha256(folder)}
+        try:
+            options["summary"] = manifest_summary(load_manifest(folder))
+        except Exception:  # an unreadable manifest: the dataset page says so when it is opened
+            log.exception("dataset %s: manifest unreadable", dataset.name)
+        dataset.options = options
 
     def _clean_staging(self, s: Any) -> None:
         """Half-written copies of the studio's own preparations (`datasets/.NAME.tmp-*`) left by a kill."""
@@ -94,7 +106,8 @@ class Scheduler:
                 if job.kind == "prepare":
                     dataset = s.get(DatasetRow, job.dataset_id) if job.dataset_id else None
                     out = self.settings.folder("datasets") / dataset.name if dataset is not None else None
-                    if dataset is not None and out is not None and (out / MANIFEST_NAME).is_file():
+                    if dataset is not None and out is not None and (out / MANIFEST_NAME).is_file() \
+                            and _readable_manifest(out):
                         self._mark_ready(dataset)  # published (atomically) just before the stop
                         shutil.rmtree(self.settings.home / dataset.source, ignore_errors=True)
                         self.set_status(s, job, "completed")

@@ -53,6 +53,8 @@ class StudioSettings(BaseSettings):
 
     def relative(self, text: str) -> str:
         """`text` with every mention of the home folder made relative: answers never name server paths."""
+        if self.home == Path(self.home.anchor):  # a home at the filesystem root: every path is "inside" it
+            return text
         return text.replace(f"{self.home}/", "").replace(str(self.home), ".")
 
     def relative_json(self, value: Any) -> Any:

@@ -12,6 +12,16 @@ from yolocls.core.errors import ConfigError
 from yolocls.training.hyperparams import check_hyperparams
 
 
+def _number(value: Any) -> Any:
+    """YAML 1.1 reads `1e-3` as a string: numbers written that way are numbers here."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
 def parse_set_values(pairs: list[str]) -> dict[str, Any]:
     """['lr0=0.01', 'cos_lr=false'] -> {'lr0': 0.01, 'cos_lr': False}; only allowlisted keys, each with its
     type and bounds (`hyperparams.Hyperparams`)."""
@@ -21,7 +31,7 @@ def parse_set_values(pairs: list[str]) -> dict[str, Any]:
             raise ConfigError(f"--set '{pair}': expected KEY=VALUE, e.g. --set lr0=0.01")
         key, raw = (s.strip() for s in pair.split("=", 1))
         try:
-            out[key] = yaml.safe_load(raw) if raw else None
+            out[key] = _number(yaml.safe_load(raw)) if raw else None
         except yaml.YAMLError:
             out[key] = raw
     check_hyperparams(out, "--set")
