@@ -119,6 +119,8 @@ def test_pages_are_small_and_labelled(studio, browser):
         assert res.status_code == 200 and len(res.content) < 100_000, (page, len(res.content))
     browser.get(studio.url + "/datasets")
     wait_for(browser, lambda d: d.find_element(By.ID, "key-dialog").is_displayed(), what="key dialog")
+    time.sleep(0.5)
+    assert not [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]  # asked up front: no 401 first
     browser.find_element(By.ID, "key-input").send_keys("wrong")
     browser.find_element(By.CSS_SELECTOR, "#key-form button").click()
     wait_for(browser, lambda d: d.find_element(By.ID, "key-error").is_displayed(), what="refused key said")

@@ -57,6 +57,7 @@ const Studio = (() => {
   /** fetch under /api/v1 with the key; asks for the key on 401; throws Error(detail) on other errors. */
   async function raw(path, opts) {
     opts = opts || {};
+    if (!key() && document.body.dataset.keyRequired === "true") await askKey(false);  // no 401 round trip
     for (let attempt = 0; attempt < 4; attempt++) {
       const res = await fetch(API + path, Object.assign({}, opts, { headers: headers(opts.headers) }));
       if (res.status === 401) { await askKey(attempt > 0 || !!key()); continue; }
@@ -239,6 +240,15 @@ const Studio = (() => {
   return { h, api, raw, post, img, paged, events, upload, flash, pct, num, duration, status, datasetImage, runImage,
            lineChart, askKey, dropZone, COLOURS };
 })();
+
+// The API schema needs the key too: fetched with it and shown from memory.
+document.getElementById("schema-link").addEventListener("click", async (ev) => {
+  if (document.body.dataset.keyRequired !== "true") return;
+  ev.preventDefault();
+  const res = await fetch("/openapi.json", { headers: { "X-API-Key": sessionStorage.getItem("yolocls-api-key") || "" } });
+  if (!res.ok) { Studio.flash(`API schema: ${res.status} ${res.statusText}`); return; }
+  window.open(URL.createObjectURL(new Blob([await res.text()], { type: "application/json" })), "_blank");
+});
 
 // Errors of API calls are shown on the page (they are handled, so not logged again as uncaught).
 window.addEventListener("unhandledrejection", (ev) => {
