@@ -58,8 +58,9 @@ def fit_temperature(probs: np.ndarray, y_true: np.ndarray) -> float:
 
     low, high = TEMPERATURE_BOUNDS
     result = minimize_scalar(nll, bounds=(np.log(low), np.log(high)), method="bounded", options={"xatol": 1e-4})
-    if not result.success or min(abs(result.x - np.log(low)), abs(result.x - np.log(high))) < 1e-2:
-        return 1.0  # the optimum is a bound: these labels say nothing about the scale (e.g. val all correct)
+    if not result.success or abs(result.x - np.log(low)) < 1e-2:
+        # at the lower bound the NLL was still falling: val all correct says nothing about the scale
+        return 1.0
     return float(np.exp(result.x))
 
 
