@@ -66,8 +66,8 @@ def staging_dir(out: Path) -> Iterator[Path]:
     """
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    follow_umask(tmp, folder=True)
     try:
+        follow_umask(tmp, folder=True)  # inside the try: a Ctrl-C right here still removes the folder
         yield tmp
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -17,10 +17,10 @@ from typing import Any
 from sqlalchemy import select
 
 from yolocls.core.progress import read_progress
-from yolocls.data.manifest import MANIFEST_NAME, load_manifest, manifest_sha256, manifest_summary
 from yolocls.studio.db import Database
 from yolocls.studio.jobs import Handle, JobEngine
 from yolocls.studio.models import DatasetRow, EventRow, JobRow
+from yolocls.studio.published import clean_staging, mark_ready, published
 from yolocls.studio.settings import StudioSettings
 from yolocls.training.batch_progress import read_progress as read_batch_progress
 from yolocls.training.rundir import STOP_FILE, load_run_record, read_epochs
@@ -40,14 +40,6 @@ def now() -> datetime:
 def aware(value: datetime | None) -> datetime | None:
     """SQLite returns naive datetimes; every stored time is UTC."""
     return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
-
-
-def _readable_manifest(dataset: Path) -> bool:
-    try:
-        load_manifest(dataset)
-        return True
-    except Exception:
-        return False
 
 
 class Scheduler:
@@ -78,37 +70,17 @@ class Scheduler:
 
     # ---------- startup ----------
 
-    def _mark_ready(self, dataset: DatasetRow) -> None:
-        """Ready, remembering which manifest the studio published: only that folder is the studio's to delete."""
-        folder = self.settings.folder("datasets") / dataset.name
-        dataset.status, dataset.error = "ready", None
-        options = {**(dataset.options or {}), "manifest_sha256": manifest_sha256(folder)}
-        try:
-            options["summary"] = manifest_summary(load_manifest(folder))
-        except Exception:  # an unreadable manifest: the dataset page says so when it is opened
-            log.exception("dataset %s: manifest unreadable", dataset.name)
-        dataset.options = options
-
-    def _clean_staging(self, s: Any) -> None:
-        """Half-written copies of the studio's own preparations (`datasets/.NAME.tmp-*`) left by a kill."""
-        datasets = self.settings.folder("datasets")
-        for row in s.scalars(select(DatasetRow).where(DatasetRow.status != "ready")):
-            for partial in datasets.glob(f".{row.name}.tmp-*"):
-                shutil.rmtree(partial, ignore_errors=True)
-
     def recover(self) -> None:
         """After a crash or restart: running training jobs are interrupted (resumable); a preparation whose
         dataset was already published is completed, any other starts again from its saved upload; queued
         jobs stay queued."""
         with self.db.session() as s:
-            self._clean_staging(s)
+            clean_staging(self.settings.folder("datasets"), s)
             for job in s.scalars(select(JobRow).where(JobRow.status == "running")):
                 if job.kind == "prepare":
                     dataset = s.get(DatasetRow, job.dataset_id) if job.dataset_id else None
-                    out = self.settings.folder("datasets") / dataset.name if dataset is not None else None
-                    if dataset is not None and out is not None and (out / MANIFEST_NAME).is_file() \
-                            and _readable_manifest(out):
-                        self._mark_ready(dataset)  # published (atomically) just before the stop
+                    if dataset is not None and published(self.settings.folder("datasets"), dataset):
+                        mark_ready(self.settings.folder("datasets"), dataset)  # published just before the stop
                         shutil.rmtree(self.settings.home / dataset.source, ignore_errors=True)
                         self.set_status(s, job, "completed")
                         continue
@@ -236,7 +208,7 @@ class Scheduler:
                 shutil.rmtree(self.settings.home / dataset.source, ignore_errors=True)
             if result.get("ok"):
                 if dataset is not None:
-                    self._mark_ready(dataset)
+                    mark_ready(self.settings.folder("datasets"), dataset)
                 self.set_status(s, job, "completed")
             else:
                 if dataset is not None:
