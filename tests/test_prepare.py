@@ -575,3 +575,28 @@ def test_one_class_is_said_before_any_image_is_decoded(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "only one class ('x') found as class folders among 6 files" in err
     assert "filename,label CSV" in err and "broken" not in err
+
+
+def test_a_conflicting_copy_leaves_out_only_the_images_involved(make_class_folders, tmp_path):
+    """A photo re-encoded 4 times in 'cat' and once more filed under 'dog': only images with a copy under
+    another label are left out (not their whole group, never unrelated images); --keep-conflicts keeps them,
+    together in one split."""
+    src = make_class_folders(per_class=15)
+    base = noise_image(777, size=(64, 64))
+    for q in range(4):
+        base.save(src / "cat" / f"photo_{q}.jpg", quality=95 - 3 * q)
+    base.save(src / "dog" / "photo_wrong.jpg", quality=86)
+    out = tmp_path / "out"
+    assert run(src, "--out", out) == 0
+    m = manifest(out)
+    kept = {f["source"] for f in m["files"]}
+    reasons = {s["path"]: s["reason"] for s in m["skipped"]}
+    assert "conflicting labels (cat, dog)" in reasons["dog/photo_wrong.jpg"]
+    assert "--keep-conflicts" in reasons["dog/photo_wrong.jpg"]
+    assert all(f"cat/cat_{k:03d}.jpg" in kept and f"dog/dog_{k:03d}.jpg" in kept for k in range(15))
+    out2 = tmp_path / "kept"
+    assert run(src, "--out", out2, "--keep-conflicts") == 0
+    kept2 = {f["source"]: f["path"] for f in manifest(out2)["files"]}
+    assert kept2["dog/photo_wrong.jpg"].split("/")[1] == "dog"
+    photos = [p for s, p in kept2.items() if "photo_" in s]
+    assert len(photos) == 5 and len({p.split("/")[0] for p in photos}) == 1  # one split: no leakage

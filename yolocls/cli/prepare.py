@@ -28,6 +28,9 @@ def add_prepare(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dry-run", action="store_true", help="check and report, write nothing")
     p.add_argument("--near-dup-threshold", type=int, default=4,
                    help="max differing bits of the 256-bit dHash for near-duplicates (0-15, -1: exact only; default 4)")
+    p.add_argument("--keep-conflicts", action="store_true",
+                   help="keep images whose exact or near copy carries another label (default: leave out only "
+                        "those images, listed with the reason in the manifest's skipped files)")
     p.add_argument("--max-pixels", type=int, default=None, help="skip images above this many pixels")
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     p.set_defaults(func=cmd_prepare)
@@ -38,7 +41,8 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
     fields = dict(source=args.source, csv=args.csv, filename_col=args.filename_col, label_col=args.label_col,
                   out=args.out, name=args.name, split=args.split, seed=args.seed, overwrite=args.overwrite,
-                  dry_run=args.dry_run, near_dup_threshold=args.near_dup_threshold)
+                  dry_run=args.dry_run, near_dup_threshold=args.near_dup_threshold,
+                  keep_conflicts=args.keep_conflicts)
     if args.max_pixels:
         fields["max_pixels"] = args.max_pixels
     if args.workers:

@@ -49,6 +49,8 @@ class PrepareOptions(BaseModel):
     overwrite: bool = False
     dry_run: bool = False
     near_dup_threshold: int = Field(default=4, ge=-1, le=15)
+    keep_conflicts: bool = Field(default=False, description="Keep images whose exact or near copy carries "
+                                 "another label (with their own labels) instead of leaving them out")
     max_pixels: int = Field(default=DEFAULT_MAX_PIXELS, ge=1)
     workers: int = Field(default_factory=available_cpus, ge=1)
     progress: bool | None = None  # None: only on a terminal
@@ -134,7 +136,7 @@ def _plan(opts: PrepareOptions, source: Path, tmp: Path) -> _Plan:
     scans = parallel_map(partial(scan_image, max_pixels=opts.max_pixels), [it.path for it in items],
                          opts.workers, "checking", opts.progress, progress_reporter(opts.progress_file, "checking"))
     skipped += [SkippedFile(path=it.rel, reason=s.reason or "") for it, s in zip(items, scans) if not s.ok]
-    units, duplicates = resolve_duplicates(items, scans, opts.near_dup_threshold, skipped)
+    units, duplicates = resolve_duplicates(items, scans, opts.near_dup_threshold, skipped, opts.keep_conflicts)
     classes = sorted({items[u[0]].label for u in units})
     if not classes:
         raise SourceError(f"{source}: none of the {len(items)} candidate files is a usable image "
