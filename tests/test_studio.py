@@ -180,6 +180,26 @@ def test_a_taken_name_is_refused_before_the_files_arrive(studio, ready):
     assert sorted(p.name for p in (studio.home / ".studio" / "uploads").iterdir()) == before
 
 
+def test_conflicting_copies_are_listed_or_kept_on_request(studio):
+    """The same image under two classes: left out and listed with the reason, or kept with keep_conflicts."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for ci, name in enumerate(CLASSES):
+            for k in range(10):
+                zf.writestr(f"c/{name}/{k:03d}.png", png_bytes(ci, 500 + k))
+        zf.writestr("c/blue/stolen.png", png_bytes(0, 500))  # red/000.png filed under blue too
+    ids = {}
+    for keep in ("false", "true"):
+        res = studio.upload_zip(buf.getvalue(), name=f"conflicts-{keep}", keep_conflicts=keep)
+        assert res.status_code == 202, res.text
+        ids[keep] = studio.wait(f"/datasets/{res.json()['dataset']['id']}", lambda d: d["status"] != "preparing")
+    left_out = {s["path"]: s["reason"] for s in ids["false"]["skipped"]}
+    assert ids["false"]["images"] == 29 and "conflicting labels (blue, red)" in left_out["blue/stolen.png"]
+    assert ids["true"]["images"] == 31 and ids["true"]["skipped"] == []
+    bad = studio.upload_zip(buf.getvalue(), name="conflicts-bad", keep_conflicts="maybe")
+    assert bad.status_code == 422 and "keep_conflicts" in bad.json()["detail"]
+
+
 def test_a_failed_preparation_is_reported(studio):
     res = studio.upload_zip(dataset_zip(("only",), per_class=10), name="oneclass")
     assert res.status_code == 202

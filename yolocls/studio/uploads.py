@@ -2,7 +2,7 @@
 
 One multipart request carries either a part `file` (a .zip/.tar/.tar.gz archive) or many parts `files`
 whose filenames are relative paths (a browser folder upload), plus an optional part `labels` (a
-`filename,label` CSV) and the form fields `name`, `split`, `seed`. The upload is written into a
+`filename,label` CSV) and the form fields `name`, `split`, `seed`, `keep_conflicts`. The upload is written into a
 `.partial-*` folder renamed into place only once complete, so an interrupted upload leaves nothing.
 """
 
@@ -23,7 +23,8 @@ from yolocls.core.errors import DiskFullError, YoloclsError
 from yolocls.data.archive import ARCHIVE_SUFFIXES, MAX_MEMBERS, safe_member_path, unwrap_single_folder
 from yolocls.data.splitting import parse_ratios
 
-FIELDS = {"name", "split", "seed"}
+FIELDS = {"name", "split", "seed", "keep_conflicts"}
+TRUE, FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off", ""}
 MAX_FIELD_BYTES = 4096
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
@@ -50,6 +51,7 @@ class Upload:
     seed: int
     source: Path  # the archive, or the root of the uploaded folder
     csv: Path | None
+    keep_conflicts: bool = False
 
 
 @dataclass
@@ -137,7 +139,7 @@ class _Receiver:
             except FileExistsError:
                 raise UploadError(f"files: '{filename}' was sent twice") from None
         raise UploadError(f"unexpected part '{part.name}'; send 'file' or 'files' (+ 'labels', 'name', 'split', "
-                          "'seed')")
+                          "'seed', 'keep_conflicts')")
 
     def _data(self, data: bytes, start: int, end: int) -> None:
         self.received += end - start
@@ -220,6 +222,9 @@ def _finish(receiver: _Receiver, partial: Path, final: Path) -> Upload:
         seed = int(fields.get("seed") or 0)
     except ValueError:
         raise UploadError(f"seed: '{fields.get('seed')}' is not a whole number") from None
+    flag = fields.get("keep_conflicts", "").lower()
+    if flag not in TRUE | FALSE:
+        raise UploadError(f"keep_conflicts: '{flag[:20]}' is not true or false")
     if receiver.archive is not None:
         source = receiver.archive
         default_name = Path(fields.get("_archive_name", "dataset")).name.split(".")[0]
@@ -236,4 +241,5 @@ def _finish(receiver: _Receiver, partial: Path, final: Path) -> Upload:
     partial.rename(final)  # complete: from here on the upload exists
     source = final / source.relative_to(partial)
     csv = final / "labels.csv" if receiver.labels is not None else None
-    return Upload(folder=final, name=name, split=split, seed=seed, source=source, csv=csv)
+    return Upload(folder=final, name=name, split=split, seed=seed, source=source, csv=csv,
+                  keep_conflicts=flag in TRUE)

@@ -31,7 +31,8 @@ async def create_dataset(request: Request) -> DatasetCreated:
     # Paths relative to the home: they appear in API answers, which never name server folders.
     options = {"source": str(upload.source.relative_to(home)),
                "csv": str(upload.csv.relative_to(home)) if upload.csv else None,
-               "out": str(out.relative_to(home)), "split": upload.split, "seed": upload.seed}
+               "out": str(out.relative_to(home)), "split": upload.split, "seed": upload.seed,
+               "keep_conflicts": upload.keep_conflicts}
     try:
         with studio.db.session() as s:
             if out.exists() or s.query(DatasetRow).filter_by(name=upload.name).first() is not None:

@@ -62,6 +62,7 @@
     const name = $("ds-name").value.trim();
     if (name) form.append("name", name);
     form.append("split", $("ds-split").value.trim() || "0.8,0.1,0.1");
+    form.append("keep_conflicts", $("ds-keep-conflicts").checked ? "true" : "false");
     if (chosen.archive) form.append("file", chosen.archive, chosen.archive.name);
     for (const f of chosen.files) form.append("files", f.file, f.path);
     if (chosen.csv) form.append("labels", chosen.csv, chosen.csv.name);
