@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import sys
 import tempfile
 import threading
@@ -21,6 +20,7 @@ import httpx
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+from tests.test_server import closed_by_server, hold_idle_connections  # noqa: E402
 from tests.test_studio import Studio  # noqa: E402
 from tests.test_studio_security import raw_request  # noqa: E402
 
@@ -99,25 +99,13 @@ def main() -> int:
                 time.sleep(0.3)
             print(f"{label}: {status} in {seconds:.2f} s; memory peak +{peak.peak - idle:.0f} MB, "
                   f"after +{rss_mb(proc.pid) - idle:.0f} MB")
-        socks = []
-        for i in range(args.idle):
-            s = socket.create_connection(("127.0.0.1", port), timeout=10)
-            if i % 2:
-                s.sendall(b"GET /health HTTP/1.1\r\nHo")  # half a request, then nothing
-            socks.append(s)
+        socks = hold_idle_connections(url, args.idle)  # half of them send half a request, then nothing
         held_ms = health_ms(url)
         print(f"{args.idle} idle/half-sent connections held: /health p50 {held_ms:.1f} ms "
               f"({held_ms / base_ms:.2f}x the baseline)")
         time.sleep(12)
-        closed = 0
+        closed = sum(closed_by_server(s) for s in socks)
         for s in socks:
-            s.settimeout(0.01)
-            try:
-                closed += s.recv(16) == b""
-            except TimeoutError:
-                pass
-            except OSError:
-                closed += 1
             s.close()
         print(f"after the 10 s header deadline: {closed} of {args.idle} closed by the studio")
     finally:
