@@ -15,17 +15,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from yolocls.core.errors import YoloclsError
+from yolocls.core.limits import proc_status
 
 
 def current_umask() -> int:
     """The process umask, read without changing it (os.umask would, for a moment, in every thread)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
+    value = proc_status("Umask")
+    if value is not None and value.isdigit():
+        return int(value, 8)
     mask = os.umask(0o022)
     os.umask(mask)
     return mask

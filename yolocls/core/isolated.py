@@ -19,6 +19,7 @@ from concurrent.futures.process import BrokenProcessPool
 import numpy as np
 
 from yolocls.core.errors import ImageError, YoloclsError
+from yolocls.core.limits import proc_status
 
 BASE_BYTES = 384 * 1024**2  # the child's own interpreter, numpy, Pillow, OpenCV
 BYTES_PER_PIXEL = 16  # RGBA decode + composite + RGB copies of the declared size
@@ -38,11 +39,8 @@ def _cap_memory(limit: int) -> None:
 
 
 def _data_segment_bytes() -> int:
-    with open("/proc/self/status", encoding="ascii") as fh:
-        for line in fh:
-            if line.startswith("VmData:"):
-                return int(line.split()[1]) * 1024
-    return 0
+    value = proc_status("VmData")  # "123456 kB"
+    return int(value.split()[0]) * 1024 if value else 0
 
 
 def _decode_rgb(data: bytes, name: str, max_pixels: int) -> np.ndarray:

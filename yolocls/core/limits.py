@@ -9,6 +9,19 @@ import os
 DEFAULT_MAX_PIXELS = 50_000_000
 
 
+def proc_status(field: str) -> str | None:
+    """A field of /proc/self/status (e.g. 'Umask', 'VmData'), None where there is no such file or field."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                key, _, value = line.partition(":")
+                if key == field:
+                    return value.strip()
+    except OSError:
+        pass
+    return None
+
+
 def opencv_pixel_cap() -> int:
     """OpenCV's own decode limit (OPENCV_IO_MAX_IMAGE_PIXELS): our limit, or the user's larger one."""
     try:

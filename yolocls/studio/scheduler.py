@@ -74,13 +74,14 @@ class Scheduler:
         """After a crash or restart: running training jobs are interrupted (resumable); a preparation whose
         dataset was already published is completed, any other starts again from its saved upload; queued
         jobs stay queued."""
+        datasets = self.settings.folder("datasets")
         with self.db.session() as s:
-            clean_staging(self.settings.folder("datasets"), s)
+            clean_staging(datasets, s)
             for job in s.scalars(select(JobRow).where(JobRow.status == "running")):
                 if job.kind == "prepare":
                     dataset = s.get(DatasetRow, job.dataset_id) if job.dataset_id else None
-                    if dataset is not None and published(self.settings.folder("datasets"), dataset):
-                        mark_ready(self.settings.folder("datasets"), dataset)  # published just before the stop
+                    if dataset is not None and published(datasets, dataset):
+                        mark_ready(datasets, dataset)  # published just before the stop
                         shutil.rmtree(self.settings.home / dataset.source, ignore_errors=True)
                         self.set_status(s, job, "completed")
                         continue

@@ -35,7 +35,7 @@ async def create_dataset(request: Request) -> DatasetCreated:
                "keep_conflicts": upload.keep_conflicts}
     try:
         with studio.db.session() as s:
-            if out.exists() or s.query(DatasetRow).filter_by(name=upload.name).first() is not None:
+            if studio.dataset_name_taken(upload.name):  # again: another upload may have taken it meanwhile
                 raise Conflict(f"name: a dataset named '{upload.name}' exists; choose another name")
             s.add(DatasetRow(id=dataset_id, name=upload.name, status="preparing",
                              source=str(upload.folder.relative_to(home)), options=options))

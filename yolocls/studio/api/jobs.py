@@ -17,6 +17,7 @@ from yolocls.studio.schemas import JobCreate, JobOut
 from yolocls.studio.service import Conflict, Studio, sse, studio_of
 from yolocls.training.hyperparams import check_hyperparams
 from yolocls.training.presets import load_presets
+from yolocls.training.rundir import weights_path
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -128,7 +129,7 @@ async def resume_job(request: Request, job_id: str) -> JobOut:
     job = studio.job_row(job_id)
     if job.kind != "train" or job.status not in ("cancelled", "interrupted"):
         raise Conflict(f"job {job_id} is {job.status}; only a cancelled or interrupted training job resumes")
-    last = studio.scheduler.runs_dir / (job.run_name or "") / "weights" / "last.pt"
+    last = weights_path(studio.scheduler.runs_dir / (job.run_name or ""), "last")
     if not last.is_file():
         raise Conflict(f"job {job_id} stopped before its first checkpoint; start a new job instead")
     studio.scheduler.resume(job_id)
