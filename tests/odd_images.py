@@ -128,6 +128,8 @@ def _builders() -> dict[str, Callable[[int], bytes]]:
         "broken_header.png": lambda s: b"\x89PNG\r\n\x1a\n" + bytes(random.Random(s).randbytes(64)),
         "truncated.png": lambda s: _save(_rgb(s, (64, 64)), "PNG")[:200],
         "truncated.jpg": lambda s: _save(_rgb(s, (64, 64)), "JPEG")[:400],
+        # photo-sized: scanned at a reduced DCT scale, the truncation must still be found
+        "truncated_photo.jpg": lambda s: (lambda d: d[: len(d) // 2])(_save(_rgb(s, (640, 480)), "JPEG")),
         "bomb.png": lambda s: _png_bomb(),
         "bomb.hdr": lambda s: _hdr_bomb(),
     }

@@ -27,6 +27,7 @@ MUST_BE_KEPT = {"onebit_transparent.png", "palette_transparent.png", "rgb_transp
                 "bmp32.bmp", "la.png", "rgba.png"}
 MUST_BE_SKIPPED = {"empty.jpg": "empty file", "text.jpg": "not an image", "bomb.png": "too large",
                    "bomb.hdr": "not an image", "truncated.png": "corrupt or truncated",
+                   "truncated_photo.jpg": "corrupt or truncated",
                    "broken_header.png": "not an image"}
 
 

@@ -24,7 +24,7 @@ from PIL import Image, ImageOps
 from yolocls.core.errors import EmptyImageError, ImageError, ImageTooLargeError
 from yolocls.core.limits import DEFAULT_MAX_PIXELS
 
-__all__ = ["DEFAULT_MAX_PIXELS", "open_image", "opencv_faithful", "to_rgb8", "load_rgb8", "opencv_decode"]
+__all__ = ["DEFAULT_MAX_PIXELS", "open_image", "opencv_faithful", "to_rgb8", "load_rgb8", "load_pixels", "opencv_decode"]
 
 EXIF_ORIENTATION = 0x0112
 HIGH_DEPTH_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
@@ -140,6 +140,15 @@ def load_rgb8(im: Image.Image, name: str, data: bytes, max_pixels: int = DEFAULT
 
 def convert_rgb8(im: Image.Image, name: str) -> Image.Image:
     """Decode (in this process) and convert; only for size-bounded formats, or inside the capped child."""
+    load_pixels(im, name)
+    try:
+        return to_rgb8(im)
+    except Exception as exc:
+        raise ImageError(f"{name}: cannot convert to RGB ({exc})") from None
+
+
+def load_pixels(im: Image.Image, name: str) -> Image.Image:
+    """Decode `im` in place as it is (no conversion); errors name the file. Only for size-bounded formats."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -151,10 +160,7 @@ def convert_rgb8(im: Image.Image, name: str) -> Image.Image:
                                  f"{im.size[1]} pixels (an embedded image larger than declared); refusing it") from None
     except Exception as exc:
         raise ImageError(f"{name}: corrupt or truncated image ({exc})") from None
-    try:
-        return to_rgb8(im)
-    except Exception as exc:
-        raise ImageError(f"{name}: cannot convert to RGB ({exc})") from None
+    return im
 
 
 def opencv_decode(data: bytes, name: str) -> np.ndarray:

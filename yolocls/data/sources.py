@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,25 +52,52 @@ def ignore_reason(rel_parts: tuple[str, ...]) -> str | None:
     return None
 
 
-def walk_files(root: Path) -> list[Path]:
-    """All files below root, sorted. Symlinks are followed (local folders often link images in), each
-    real folder once, so link cycles end. Extracted archives never contain links: they are refused."""
-    files: list[Path] = []
+@dataclass(frozen=True)
+class WalkedFile:
+    """A regular file found below a source root: its path, its path's parts relative to the root, and its
+    identity (device, inode), which says whether two names are the same file without resolving paths."""
+
+    path: Path
+    parts: tuple[str, ...]
+    identity: tuple[int, int]
+
+    @property
+    def rel(self) -> str:
+        return "/".join(self.parts)
+
+
+def file_identity(path: Path | str) -> tuple[int, int] | None:
+    """(device, inode) of a regular file (symlinks followed), None when there is none at `path`."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return (st.st_dev, st.st_ino) if stat.S_ISREG(st.st_mode) else None
+
+
+def walk_files(root: Path) -> list[WalkedFile]:
+    """All regular files below root, sorted by relative path. Symlinks are followed (local folders often link
+    images in), each real folder once, so link cycles end. Extracted archives never contain links: they are
+    refused. One stat per file and plain string paths: this runs over every file of 15,000-image sources."""
+    files: list[WalkedFile] = []
     seen: set[str] = set()
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+    top = os.fspath(root)
+    for dirpath, dirnames, filenames in os.walk(top, followlinks=True):
         real = os.path.realpath(dirpath)
         if real in seen:
             dirnames.clear()
             continue
         seen.add(real)
         dirnames.sort()
-        base = Path(dirpath)
-        files.extend(base / name for name in filenames if os.path.isfile(base / name))
-    return sorted(files)
-
-
-def _rel(path: Path, root: Path) -> str:
-    return path.relative_to(root).as_posix()
+        rel_dir = os.path.relpath(dirpath, top)
+        prefix = () if rel_dir == "." else tuple(rel_dir.split(os.sep))
+        for name in filenames:
+            full = os.path.join(dirpath, name)
+            identity = file_identity(full)
+            if identity is not None:
+                files.append(WalkedFile(Path(full), (*prefix, name), identity))
+    files.sort(key=lambda f: f.parts)
+    return files
 
 
 def check_label(label: str, where: str) -> str:
@@ -84,24 +112,24 @@ def check_label(label: str, where: str) -> str:
 
 def _collect_tree(root: Path, split_of_top: dict[str, str] | None, collected: Collected) -> None:
     """Class folders (optionally below split folders). Files outside a class folder are reported."""
-    for path in walk_files(root):
-        parts = path.relative_to(root).parts
+    for found in walk_files(root):
+        parts = found.parts
         reason = ignore_reason(parts)
         if reason:
-            collected.ignored.append((_rel(path, root), reason))
+            collected.ignored.append((found.rel, reason))
             continue
         split = None
         if split_of_top is not None:
             split = split_of_top.get(parts[0])
             if split is None:
-                collected.ignored.append((_rel(path, root), "outside the train/val/test folders"))
+                collected.ignored.append((found.rel, "outside the train/val/test folders"))
                 continue
             parts = parts[1:]
         if len(parts) < 2:
-            collected.ignored.append((_rel(path, root), "not inside a class folder"))
+            collected.ignored.append((found.rel, "not inside a class folder"))
             continue
-        label = check_label(parts[0], f"folder '{_rel(path.parent, root)}'")
-        collected.items.append(SourceItem(path, _rel(path, root), label, split))
+        label = check_label(parts[0], f"folder '{'/'.join(found.parts[:-1])}'")
+        collected.items.append(SourceItem(found.path, found.rel, label, split))
 
 
 def _split_folders(root: Path) -> dict[str, str] | None:
@@ -165,7 +193,7 @@ def looks_like_labels_csv(path: Path) -> bool:
         return False
 
 
-def _resolve_row(filename: str, bases: list[Path], where: str) -> Path:
+def _resolve_row(filename: str, bases: list[Path], where: str) -> tuple[Path, tuple[int, int]]:
     rel = filename.replace("\\", "/")
     if rel.startswith("/"):  # absolute paths are fine when they point into the image folder
         inside = [b for b in bases if Path(rel).resolve().is_relative_to(b.resolve())]
@@ -177,8 +205,9 @@ def _resolve_row(filename: str, bases: list[Path], where: str) -> Path:
         raise SourceError(f"{where}: filename '{filename}' points outside the image folder")
     for base in bases:
         candidate = base / rel
-        if candidate.is_file():
-            return candidate
+        identity = file_identity(candidate)
+        if identity is not None:
+            return candidate, identity
     raise SourceError(f"{where}: file '{filename}' not found in {' or '.join(str(b) for b in bases)}; "
                       "fix the row or remove it")
 
@@ -187,15 +216,14 @@ def _collect_csv(root: Path, csv_path: Path, filename_col: str | None, label_col
                  collected: Collected) -> None:
     df = read_labels_csv(csv_path, filename_col, label_col)
     bases = [root] if csv_path.parent.resolve() == root.resolve() else [root, csv_path.parent]
-    seen: dict[Path, SourceItem] = {}
-    conflicts: set[Path] = set()
+    seen: dict[tuple[int, int], SourceItem] = {}  # by file identity: two spellings of one file are one image
+    conflicts: set[tuple[int, int]] = set()
     for filename, label, line in df.itertuples(index=False):
         where = f"{csv_path.name} line {line}"
         if not filename:
             raise SourceError(f"{where}: blank filename")
-        path = _resolve_row(filename, bases, where)
+        path, key = _resolve_row(filename, bases, where)
         item = SourceItem(path, filename.replace("\\", "/"), check_label(label, where))
-        key = path.resolve()
         if key in seen and seen[key].label != item.label:
             conflicts.add(key)
         elif key in seen:
@@ -207,10 +235,10 @@ def _collect_csv(root: Path, csv_path: Path, filename_col: str | None, label_col
         else:
             collected.items.append(item)
     listed = set(seen)
-    for path in walk_files(root):
-        if path.resolve() not in listed and path.resolve() != csv_path.resolve():
-            parts = path.relative_to(root).parts
-            collected.ignored.append((_rel(path, root), ignore_reason(parts) or f"not listed in {csv_path.name}"))
+    listed.add(file_identity(csv_path) or (-1, -1))
+    for found in walk_files(root):
+        if found.identity not in listed:
+            collected.ignored.append((found.rel, ignore_reason(found.parts) or f"not listed in {csv_path.name}"))
 
 
 def find_csv(root: Path) -> Path | None:
