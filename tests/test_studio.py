@@ -143,7 +143,7 @@ def test_folder_upload_with_labels_csv(studio):
     assert res.status_code == 202, res.text
     assert res.json()["dataset"]["name"] == "mix"  # the uploaded folder's name
     ds = studio.wait(f"/datasets/{res.json()['dataset']['id']}", lambda d: d["status"] != "preparing")
-    assert ds["status"] == "ready" and ds["images"] == 36 and ds["classes"] == sorted(CLASSES)
+    assert ds["status"] == "ready" and ds["images"] == 36 and ds["classes"] == sorted(CLASSES), ds.get("error")
 
 
 def test_a_folder_holding_its_labels_csv_as_a_zip_or_as_files(studio):
@@ -213,6 +213,10 @@ def test_a_failed_preparation_is_reported(studio):
     ({"data": {"name": "x"}}, 422, "'file' archive or 'files' parts"),
     ({"files": {"file": ("a.rar", b"xx", "application/octet-stream")}}, 422, "not an archive"),
     ({"files": {"files": ("../evil.png", b"xx", "image/png")}}, 422, "escapes"),
+    ({"files": [("files", ("d/a.png", b"xx", "image/png")), ("files", ("d/./a.png", b"yy", "image/png"))]}, 422,
+     "'d/./a.png' was sent twice"),
+    ({"files": [("files", ("d/a.png", b"xx", "image/png")), ("file", ("d.zip", b"PK", "application/zip"))]}, 422,
+     "not both"),
     ({"files": {"file": ("d.zip", b"x" * 9_000_000, "application/zip")}}, 413, "exceeds"),
     ({"files": {"file": ("d.zip", b"PK", "application/zip")}, "data": {"split": "0.5,nan,0.5"}}, 422, "split"),
     ({"files": {"file": ("d.zip", b"PK", "application/zip")}, "data": {"name": "../x"}}, 422, "name"),

@@ -24,7 +24,8 @@ from PIL import Image, ImageOps
 from yolocls.core.errors import EmptyImageError, ImageError, ImageTooLargeError
 from yolocls.core.limits import DEFAULT_MAX_PIXELS
 
-__all__ = ["DEFAULT_MAX_PIXELS", "open_image", "opencv_faithful", "to_rgb8", "load_rgb8", "load_pixels", "opencv_decode"]
+__all__ = ["DEFAULT_MAX_PIXELS", "open_image", "opencv_faithful", "to_rgb8", "load_rgb8", "load_pixels",
+           "opencv_decode"]
 
 EXIF_ORIENTATION = 0x0112
 HIGH_DEPTH_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")

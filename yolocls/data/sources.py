@@ -215,7 +215,12 @@ def _resolve_row(filename: str, bases: list[Path], where: str) -> tuple[Path, tu
 def _collect_csv(root: Path, csv_path: Path, filename_col: str | None, label_col: str | None,
                  collected: Collected) -> None:
     df = read_labels_csv(csv_path, filename_col, label_col)
-    bases = [root] if csv_path.parent.resolve() == root.resolve() else [root, csv_path.parent]
+    # Rows are relative to the source, or to its single top folder (a zipped or uploaded folder whose labels
+    # file came separately), or to the CSV's own folder.
+    top = single_top_folder(root)
+    bases = [root, *([top] if top else [])]
+    if csv_path.parent.resolve() != root.resolve():
+        bases.append(csv_path.parent)
     seen: dict[tuple[int, int], SourceItem] = {}  # by file identity: two spellings of one file are one image
     conflicts: set[tuple[int, int]] = set()
     for filename, label, line in df.itertuples(index=False):
