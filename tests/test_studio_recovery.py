@@ -11,6 +11,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.test_studio import CLASSES, Studio, png_bytes
@@ -118,5 +119,45 @@ def test_listing_big_datasets_does_not_stall_the_studio(tmp_path):
         assert {d["id"] for d in listed} == set(ids) and all(d["images"] == 60 and not d["samples"] for d in listed)
         detail = studio.api("GET", f"/datasets/{ids[0]}").json()  # the full view still has everything
         assert detail["samples"] and detail["classes"] == sorted(CLASSES)
+    finally:
+        studio.stop()
+
+
+def test_upload_names_and_kept_originals(tmp_path):
+    """A failed upload gives its name back, a derived name is suffixed rather than refused, a taken name in the
+    query is refused before the body, and YOLOCLS_KEEP_UPLOADS keeps each original until its dataset goes."""
+    home = tmp_path / "home"
+    uploads = home / ".studio" / "uploads"
+    studio = Studio(home, env={"YOLOCLS_KEEP_UPLOADS": "true"}).start()
+    try:
+        junk = studio.upload_zip(b"PK\x03\x04 junk", name="reuse").json()["dataset"]["id"]
+        assert studio.wait(f"/datasets/{junk}", lambda d: d["status"] != "preparing")["status"] == "failed"
+        assert (uploads / junk).is_dir()  # kept: the setting is on
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as zf:
+            for ci, name in enumerate(CLASSES):
+                for k in range(10):
+                    zf.writestr(f"{name}/{k}.png", png_bytes(ci, k))
+        res = studio.upload_zip(buf.getvalue(), name="reuse")
+        assert res.status_code == 202, res.text
+        reused = studio.wait(f"/datasets/{res.json()['dataset']['id']}", lambda d: d["status"] != "preparing")
+        assert reused["status"] == "ready" and reused["name"] == "reuse"
+        assert studio.api("GET", f"/datasets/{junk}").status_code == 404 and not (uploads / junk).exists()
+        assert (uploads / reused["id"] / "upload.zip").is_file()  # the original, kept after preparation
+        names = [studio.upload_zip(buf.getvalue()).json()["dataset"]["name"] for _ in range(2)]
+        assert names == ["photos", "photos-2"]  # derived from photos.zip, never refused after the body
+
+        def body():
+            yield b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"d.zip\"\r\n\r\n"
+            for _ in range(6):
+                yield b"x" * 1_000_000
+
+        kept = sorted(p.name for p in uploads.iterdir())
+        res = httpx.post(f"{studio.url}/api/v1/datasets?name=reuse", content=body(), timeout=60,
+                         headers={"Content-Type": "multipart/form-data; boundary=b"})
+        assert res.status_code == 409 and "'reuse' exists" in res.json()["detail"]
+        assert sorted(p.name for p in uploads.iterdir()) == kept
+        assert studio.api("DELETE", f"/datasets/{reused['id']}").status_code == 204
+        assert not (uploads / reused["id"]).exists()
     finally:
         studio.stop()

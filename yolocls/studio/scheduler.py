@@ -82,7 +82,7 @@ class Scheduler:
                     dataset = s.get(DatasetRow, job.dataset_id) if job.dataset_id else None
                     if dataset is not None and published(datasets, dataset):
                         mark_ready(datasets, dataset)  # published just before the stop
-                        shutil.rmtree(self.settings.home / dataset.source, ignore_errors=True)
+                        self.free_upload(dataset)
                         self.set_status(s, job, "completed")
                         continue
                     job.status = "queued"
@@ -200,13 +200,19 @@ class Scheduler:
             self._last_progress[job.id] = batches.model_dump()  # within an epoch: every few seconds
             self.add_event(s, job, "progress", batches.model_dump())
 
+    def free_upload(self, dataset: DatasetRow) -> None:
+        """Delete a prepared (or refused) dataset's upload, unless the studio keeps originals
+        (`YOLOCLS_KEEP_UPLOADS`): then it stays, unreachable through the API, until the dataset is deleted."""
+        if not self.settings.keep_uploads:
+            shutil.rmtree(self.settings.home / dataset.source, ignore_errors=True)
+
     def _finish(self, s: Any, job: JobRow, result: dict[str, Any]) -> None:
         if job.kind == "prepare":
             self._prepare_progress(s, job)
             self._last_progress.pop(job.id, None)
             dataset = s.get(DatasetRow, job.dataset_id) if job.dataset_id else None
             if dataset is not None:  # prepared (or refused): the upload is no longer needed, nor reachable
-                shutil.rmtree(self.settings.home / dataset.source, ignore_errors=True)
+                self.free_upload(dataset)
             if result.get("ok"):
                 if dataset is not None:
                     mark_ready(self.settings.folder("datasets"), dataset)

@@ -11,6 +11,7 @@ from typing import ClassVar, TypeVar
 
 from fastapi import Request
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from yolocls.core.errors import YoloclsError
 from yolocls.data.manifest import MANIFEST_NAME, Manifest, manifest_sha256, manifest_summary
@@ -89,11 +90,27 @@ class Studio:
         return self._get(DatasetRow, dataset_id, "dataset")
 
     def dataset_name_taken(self, name: str) -> bool:
-        """A studio dataset, or any folder under datasets/ (a CLI dataset), has this name."""
+        """A studio dataset that did not fail, or any folder under datasets/ (a CLI dataset), has this name
+        (a failed upload does not keep its name: the next upload of that name replaces it)."""
         if (self.datasets_dir / name).exists():
             return True
         with self.db.session() as s:
-            return s.scalar(select(DatasetRow.id).where(DatasetRow.name == name)) is not None
+            return s.scalar(select(DatasetRow.id).where(DatasetRow.name == name,
+                                                        DatasetRow.status != "failed")) is not None
+
+    def free_dataset_name(self, base: str) -> str:
+        """`base`, else `base-2`, `base-3`, ...: for uploads whose name was derived, not given."""
+        name, k = base, 2
+        while self.dataset_name_taken(name):
+            name, k = f"{base}-{k}", k + 1
+        return name
+
+    def replace_failed_dataset(self, s: Session, name: str) -> None:
+        """Drop the failed dataset holding `name` (what is left of its upload too), in session `s`."""
+        for row in s.scalars(select(DatasetRow).where(DatasetRow.name == name, DatasetRow.status == "failed")):
+            shutil.rmtree(self.settings.home / row.source, ignore_errors=True)
+            s.delete(row)
+        s.flush()  # before the new row with this name is inserted
 
     def dataset_summary(self, row: DatasetRow) -> DatasetOut:
         """Name, status and counts from the summary stored when the dataset became ready: no manifest is read

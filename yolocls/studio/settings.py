@@ -34,6 +34,9 @@ class StudioSettings(BaseSettings):
                                          "held in memory at once, over all requests (503 above)")
     allowed_hosts: str = Field(default="", description="Comma-separated Host names the studio answers to, '*' "
                                "for any (default: loopback names when bound to loopback, else any)")
+    keep_uploads: bool = Field(default=False, description="Keep each dataset's uploaded archive (a folder upload "
+                               "is kept as a tar) after its preparation, until the dataset is deleted; by default "
+                               "it is freed as soon as the dataset is prepared or has failed")
     max_queued_jobs: int = Field(default=100, ge=1, description="Most jobs waiting to start (429 above)")
     cpu_training_slots: int = Field(default=1, ge=1, description="Training jobs at once on a CPU-only cluster")
     prepare_slots: int = Field(default=1, ge=1, description="Dataset preparation jobs at once")

@@ -58,9 +58,10 @@ class Upload:
     name: str
     split: str
     seed: int
-    source: Path  # the archive, or the root of the uploaded folder
+    source: Path  # the archive (a folder upload is received as one)
     csv: Path | None
     keep_conflicts: bool = False
+    name_given: bool = True  # False: derived from the archive's or folder's name (the studio may suffix it)
 
 
 @dataclass
@@ -195,9 +196,11 @@ class _Receiver:
             self.part.sink.close()
         elif self.part.name in FIELDS:
             value = self.fields[self.part.name] = self.part.value.decode("utf-8", "replace").strip()
-            if self.part.name == "name" and value and self.name_taken(value):
-                # said as soon as the field arrives (send it before the files): not after gigabytes
-                raise UploadConflict(f"name: a dataset named '{value}' exists; choose another name")
+            if self.part.name == "name" and value:
+                if self.fields.get("_query_name", value) != value:
+                    raise UploadError(f"name: '{value[:120]}' differs from the query's name "
+                                      f"'{self.fields['_query_name']}'; send one")
+                check_name(value, self.name_taken)  # as soon as the field arrives: not after gigabytes
 
     def close(self) -> None:
         if self.part.sink is not None and not self.part.sink.closed:
@@ -206,10 +209,22 @@ class _Receiver:
             self.tree.close()
 
 
+def check_name(name: str, name_taken: Callable[[str], bool]) -> str:
+    """A dataset name as given by the client: valid (422) and free (409)."""
+    if not NAME_RE.match(name):
+        raise UploadError(f"name: '{name[:120]}' must be letters, digits, '.', '_' or '-' (at most 100)")
+    if name_taken(name):
+        raise UploadConflict(f"name: a dataset named '{name}' exists; choose another name")
+    return name
+
+
 async def receive_upload(request: Request, uploads_dir: Path, upload_id: str, limit: int,
                          name_taken: Callable[[str], bool] = lambda _n: False) -> Upload:
-    """Stream the request body into uploads_dir/<id>/; on any error nothing is left behind. A `name` field
-    that `name_taken` refuses stops the upload when it arrives (409)."""
+    """Stream the request body into uploads_dir/<id>/; on any error nothing is left behind. A name given as
+    the query parameter `name` is checked before the body is read; a `name` field when it arrives (409)."""
+    query_name = request.query_params.get("name")
+    if query_name is not None:
+        check_name(query_name, name_taken)
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > limit:
         raise UploadTooLarge(f"upload of {length} bytes exceeds {limit} bytes (YOLOCLS_MAX_UPLOAD_BYTES)")
@@ -219,6 +234,8 @@ async def receive_upload(request: Request, uploads_dir: Path, upload_id: str, li
     partial = uploads_dir / f".partial-{upload_id}"
     partial.mkdir(parents=True)
     receiver = _Receiver(partial, limit, name_taken)
+    if query_name is not None:
+        receiver.fields["_query_name"] = query_name
     try:
         parser = MultipartParser(params[b"boundary"], receiver.callbacks())  # type: ignore[arg-type]
         async for chunk in request.stream():
@@ -272,11 +289,12 @@ def _finish(receiver: _Receiver, partial: Path, final: Path) -> Upload:
         source = partial / "upload.tar"  # extracted like an archive: a single top folder is unwrapped
         tops = receiver.top_names
         default_name = next(iter(tops)) if len(tops) == 1 and "" not in tops else "dataset"
-    name = fields.get("name") or re.sub(r"[^A-Za-z0-9_.-]", "-", default_name).strip("-.") or "dataset"
+    given = fields.get("name") or fields.get("_query_name")
+    name = given or re.sub(r"[^A-Za-z0-9_.-]", "-", default_name).strip("-.")[:90] or "dataset"
     if not NAME_RE.match(name):
         raise UploadError(f"name: '{name}' must be letters, digits, '.', '_' or '-' (at most 100)")
     partial.rename(final)  # complete: from here on the upload exists
     source = final / source.relative_to(partial)
     csv = final / "labels.csv" if receiver.labels is not None else None
     return Upload(folder=final, name=name, split=split, seed=seed, source=source, csv=csv,
-                  keep_conflicts=flag in TRUE)
+                  keep_conflicts=flag in TRUE, name_given=bool(given))

@@ -26,6 +26,8 @@ async def create_dataset(request: Request) -> DatasetCreated:
     dataset_id = new_id()
     upload = await receive_upload(request, studio.uploads_dir, dataset_id, studio.settings.max_upload_bytes,
                                   name_taken=studio.dataset_name_taken)
+    if not upload.name_given:
+        upload.name = await asyncio.to_thread(studio.free_dataset_name, upload.name)
     out = studio.datasets_dir / upload.name
     home = studio.settings.home
     # Paths relative to the home: they appear in API answers, which never name server folders.
@@ -37,6 +39,7 @@ async def create_dataset(request: Request) -> DatasetCreated:
         with studio.db.session() as s:
             if studio.dataset_name_taken(upload.name):  # again: another upload may have taken it meanwhile
                 raise Conflict(f"name: a dataset named '{upload.name}' exists; choose another name")
+            studio.replace_failed_dataset(s, upload.name)
             s.add(DatasetRow(id=dataset_id, name=upload.name, status="preparing",
                              source=str(upload.folder.relative_to(home)), options=options))
             job = JobRow(id=new_id(), kind="prepare", status="queued", dataset_id=dataset_id, params={
