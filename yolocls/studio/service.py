@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from yolocls.core.errors import YoloclsError
-from yolocls.data.manifest import MANIFEST_NAME, Manifest, manifest_sha256, manifest_summary
+from yolocls.data.manifest import MANIFEST_NAME, Manifest, SkippedFile, manifest_sha256, manifest_summary
 from yolocls.studio.db import Database
 from yolocls.studio.jobs import JobEngine
 from yolocls.studio.models import DatasetRow, EventRow, JobRow
@@ -132,23 +132,26 @@ class Studio:
         return out.model_copy(update=summary)
 
     def manifest_of(self, row: DatasetRow) -> Manifest | None:
+        key = self._manifest_key(row)
+        return _parsed_manifest(*key) if key else None
+
+    def _manifest_key(self, row: DatasetRow) -> tuple[Path, int, int] | None:
+        """The manifest's path and version (mtime, size): what the caches below are keyed by."""
         path = self.datasets_dir / row.name / MANIFEST_NAME
-        if not path.is_file():
+        try:
+            stat = path.stat()
+        except OSError:
             return None
-        stat = path.stat()
-        return _parsed_manifest(path, stat.st_mtime_ns, stat.st_size)
+        return path, stat.st_mtime_ns, stat.st_size
 
     def dataset_out(self, row: DatasetRow) -> DatasetOut:
-        """One dataset in full: its summary, skipped files, duplicate groups and samples (manifest parsed once
-        per version of the file, in the caller's worker thread)."""
+        """One dataset in full: its summary, skipped files, duplicate groups and samples (worked out once per
+        version of the manifest, in the caller's worker thread: a page reloaded in a loop costs a lookup)."""
         out = self.dataset_summary(row)
-        m = self.manifest_of(row) if row.status == "ready" else None
-        if m is not None:
-            out.skipped = m.skipped
-            written = {f.source: f.path for f in m.files}
-            out.duplicates = [DuplicateGroupOut(**g.model_dump(), images=[written.get(f) for f in g.files])
-                              for g in m.duplicates]
-            out.samples = samples(m)
+        key = self._manifest_key(row) if row.status == "ready" else None
+        if key is not None:
+            details = _dataset_details(*key)
+            out.skipped, out.duplicates, out.samples = details.skipped, details.duplicates, details.samples
         return out
 
     def datasets(self) -> list[DatasetOut]:
@@ -224,6 +227,22 @@ class Studio:
 def _parsed_manifest(path: Path, mtime_ns: int, size: int) -> Manifest:
     """A manifest parsed once per version of the file (a 15,000-image manifest is megabytes of JSON)."""
     return Manifest.model_validate_json(path.read_text(encoding="utf-8"))
+
+
+@dataclass(frozen=True)
+class _Details:
+    skipped: list[SkippedFile]
+    duplicates: list[DuplicateGroupOut]
+    samples: dict[str, list[str]]
+
+
+@lru_cache(maxsize=16)
+def _dataset_details(path: Path, mtime_ns: int, size: int) -> _Details:
+    """What a dataset's page shows beyond its summary, once per version of its manifest."""
+    m = _parsed_manifest(path, mtime_ns, size)
+    written = {f.source: f.path for f in m.files}
+    duplicates = [DuplicateGroupOut(**g.model_dump(), images=[written.get(f) for f in g.files]) for g in m.duplicates]
+    return _Details(skipped=m.skipped, duplicates=duplicates, samples=samples(m))
 
 
 def studio_of(request: Request) -> Studio:
