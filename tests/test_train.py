@@ -220,32 +220,58 @@ def test_train_refuses_dataset_whose_split_lost_a_class(learnable_dataset, tmp_p
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_signal_during_checkpoint_write_is_raised_after_it(tmp_path, sig):
-    from yolocls.training.interrupts import InterruptGuard
+    """What YoloclsTrainer.save_model does around Ultralytics' write: a signal half-way is raised after it,
+    and the previous checkpoint is kept until the new one is complete."""
+    import torch
 
-    class Writer:  # stands in for Ultralytics' trainer: a save that gets signalled half-way
-        def save_model(self) -> None:
-            with (tmp_path / "last.pt").open("wb") as fh:
+    from yolocls.training.interrupts import InterruptGuard, protected_write
+
+    last = tmp_path / "last.pt"
+    torch.save({"epoch": 1}, last)
+    guard = InterruptGuard()
+    guard.install()
+    try:
+        with pytest.raises(KeyboardInterrupt), protected_write([last]):
+            assert not last.exists() and (tmp_path / "last.pt.prev").is_file()  # the old one set aside
+            with last.open("wb") as fh:
                 fh.write(b"first half,")
                 os.kill(os.getpid(), sig)
                 time.sleep(0.05)
                 fh.write(b"second half")
-
-        def final_eval(self) -> None:
-            pass
-
-    guard, writer = InterruptGuard(), Writer()
-    guard.install()
-    try:
-        guard.protect(writer)
-        with pytest.raises(KeyboardInterrupt):
-            writer.save_model()
     finally:
         guard.restore()
-    assert (tmp_path / "last.pt").read_bytes() == b"first half,second half"
+    assert torch.load(last)["epoch"] == 1  # the new file was not a checkpoint: the previous one is back
+    assert not (tmp_path / "last.pt.prev").exists()
     assert signal.getsignal(sig) is not guard._handle
-    import ultralytics.engine.trainer as trainer_module
 
-    assert trainer_module.strip_optimizer.__name__ == "strip_optimizer"  # the global is restored
+
+def test_the_trainer_extends_ultralytics_by_subclassing_only():
+    """No assignment to an Ultralytics object's attributes or module functions anywhere in yolocls: hooks are
+    methods of training.trainer's subclasses (what DDP workers rebuild), never patches."""
+    import ast
+
+    from ultralytics.models.yolo.classify import ClassificationTrainer, ClassificationValidator
+
+    from yolocls.training.trainer import RecordingValidator, YoloclsTrainer
+
+    patches = []
+    for path in (REPO / "yolocls").rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        from_ultralytics = {alias.asname or alias.name.split(".")[0] for node in ast.walk(tree)
+                            if isinstance(node, (ast.Import, ast.ImportFrom)) for alias in node.names
+                            if (getattr(node, "module", None) or alias.name).startswith("ultralytics")}
+        suspects = from_ultralytics | {"trainer", "validator"}
+        for node in ast.walk(tree):
+            targets = node.targets if isinstance(node, ast.Assign) else \
+                [node.target] if isinstance(node, (ast.AugAssign, ast.AnnAssign)) else []
+            for target in targets:
+                for t in (target.elts if isinstance(target, ast.Tuple) else [target]):
+                    if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id in suspects:
+                        patches.append(f"{path.relative_to(REPO)}:{node.lineno} {t.value.id}.{t.attr}")
+    assert not patches, patches
+    assert YoloclsTrainer.save_model is not ClassificationTrainer.save_model
+    assert YoloclsTrainer.final_eval is not ClassificationTrainer.final_eval
+    assert issubclass(RecordingValidator, ClassificationValidator)
 
 
 def test_a_signal_while_the_record_is_finalised_is_held():

@@ -1,8 +1,9 @@
 """What a live dashboard needs, every epoch, for every run (CLI and studio): `epochs.jsonl` and `preview.json`.
 
 Ultralytics' classification validation reports only top-1/top-5. The validator's own per-batch
-probabilities are captured (no extra pass over the data) to add macro precision/recall/F1 and average
-confidence; the evaluation preview runs the validated (EMA) model on a fixed sample of up to 32 val images.
+probabilities are kept by `training.trainer.RecordingValidator` (no extra pass over the data) to add macro
+precision/recall/F1 and average confidence; the evaluation preview runs the validated (EMA) model on a fixed
+sample of up to 32 val images.
 """
 
 from __future__ import annotations
@@ -65,26 +66,12 @@ class EpochRecorder:
 
     def __init__(self, run_dir: Path, dataset: Path, classes: list[str]) -> None:
         self.run_dir, self.dataset, self.classes = run_dir, dataset, classes
-        self.probs: list[np.ndarray] = []
-        self.targets: list[np.ndarray] = []
         self.started = time.monotonic()
         self.preview: Preview | None = None
         self._batch: Any = None
 
     def attach(self, trainer: Any) -> None:
-        validator = trainer.validator
-        init_metrics, update_metrics = validator.init_metrics, validator.update_metrics
-
-        def init(*args: Any, **kwargs: Any) -> Any:
-            self.probs, self.targets = [], []
-            return init_metrics(*args, **kwargs)
-
-        def update(preds: Any, batch: dict[str, Any]) -> Any:
-            self.probs.append(preds.detach().float().cpu().numpy())
-            self.targets.append(batch["cls"].detach().cpu().numpy().astype(np.int64))
-            return update_metrics(preds, batch)
-
-        validator.init_metrics, validator.update_metrics = init, update
+        """on_pretrain_routine_end: the evaluation preview's images, once the image size is final."""
         self._start_preview(int(trainer.args.imgsz))
 
     def epoch_started(self, trainer: Any) -> None:
@@ -92,8 +79,7 @@ class EpochRecorder:
 
     def record(self, trainer: Any, epoch: int, train_loss: float) -> EpochMetrics:
         metrics = {k: float(v) for k, v in (trainer.metrics or {}).items() if isinstance(v, (int, float))}
-        probs = np.concatenate(self.probs) if self.probs else np.zeros((0, len(self.classes)))
-        y_true = np.concatenate(self.targets) if self.targets else np.zeros(0, np.int64)
+        probs, y_true = trainer.validator.recorded(len(self.classes))  # a training.trainer.RecordingValidator
         if len(probs) and not np.allclose(probs.sum(axis=1), 1.0, atol=1e-3):  # logits: softmax them
             e = np.exp(probs - probs.max(axis=1, keepdims=True))
             probs = e / e.sum(axis=1, keepdims=True)

@@ -186,6 +186,8 @@ def train(opts: TrainOptions) -> tuple[Path, RunRecord]:
     record, run_dir, model_path, train_args = _resume_run(opts) if opts.resume else _new_run(opts)
     from ultralytics import YOLO
 
+    from yolocls.training.trainer import YoloclsTrainer  # imports Ultralytics: after its offline set-up
+
     log(f"run folder: {run_dir}", opts.quiet)
     guard = InterruptGuard()
     recorder = EpochRecorder(run_dir, Path(record.dataset), record.classes)
@@ -197,14 +199,13 @@ def train(opts: TrainOptions) -> tuple[Path, RunRecord]:
         model = YOLO(model_path, task="classify")
         model.add_callback("on_train_start", progress.on_train_start)
         model.add_callback("on_fit_epoch_end", progress.on_fit_epoch_end)
-        model.add_callback("on_pretrain_routine_start", guard.protect)
         model.add_callback("on_pretrain_routine_end", recorder.attach)
         model.add_callback("on_train_epoch_start", recorder.epoch_started)
         model.add_callback("on_train_epoch_start", batches.epoch_started)
         model.add_callback("on_train_batch_end", batches.batch_ended)
         if opts.stop_file:
             model.add_callback("on_train_batch_end", _stop_when_asked(run_dir / STOP_FILE))
-        model.train(**train_args, verbose=not opts.quiet)
+        model.train(trainer=YoloclsTrainer, **train_args, verbose=not opts.quiet)
         save_dir = Path(model.trainer.save_dir).resolve() if model.trainer is not None else None
         if save_dir != run_dir:
             raise RunError(f"Ultralytics wrote the run to {save_dir}, not {run_dir}; outputs are there")

@@ -1,0 +1,63 @@
+"""Ultralytics extended the supported way: a trainer and a validator subclass, passed as `trainer=`.
+
+- `YoloclsTrainer.save_model` / `final_eval`: checkpoint writes are never cut by Ctrl-C/SIGTERM and never leave
+  a truncated file (`interrupts.protected_write`); `final_eval` marks the run's final phase.
+- `RecordingValidator` keeps each validation's per-batch probabilities and targets, which `EpochRecorder`
+  turns into macro precision/recall/F1 without another pass over the data.
+
+Being classes (not patches of an instance or of module functions), they are what Ultralytics rebuilds in
+its DDP worker processes from the trainer's class path, and an upgrade that renames a hook fails loudly.
+"""
+
+from __future__ import annotations
+
+from copy import copy
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ultralytics.models.yolo.classify import ClassificationTrainer, ClassificationValidator
+
+from yolocls.training.interrupts import active_guard, protected_write
+
+
+class RecordingValidator(ClassificationValidator):
+    """Ultralytics' classification validator, keeping the probabilities and targets of the last validation."""
+
+    recorded_probs: list[np.ndarray]
+    recorded_targets: list[np.ndarray]
+
+    def init_metrics(self, model: Any) -> None:
+        self.recorded_probs, self.recorded_targets = [], []
+        super().init_metrics(model)
+
+    def update_metrics(self, preds: Any, batch: dict[str, Any]) -> None:
+        self.recorded_probs.append(preds.detach().float().cpu().numpy())
+        self.recorded_targets.append(batch["cls"].detach().cpu().numpy().astype(np.int64))
+        super().update_metrics(preds, batch)
+
+    def recorded(self, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+        """(probabilities [N, C], targets [N]) of the last validation; empty arrays before the first."""
+        probs = getattr(self, "recorded_probs", [])
+        targets = getattr(self, "recorded_targets", [])
+        return (np.concatenate(probs) if probs else np.zeros((0, n_classes)),
+                np.concatenate(targets) if targets else np.zeros(0, np.int64))
+
+
+class YoloclsTrainer(ClassificationTrainer):
+    """Ultralytics' classification trainer with protected checkpoint writes and a recording validator."""
+
+    def get_validator(self) -> RecordingValidator:
+        return RecordingValidator(self.test_loader, self.save_dir, args=copy(self.args), _callbacks=self.callbacks)
+
+    def save_model(self) -> Any:
+        with protected_write([Path(self.last), Path(self.best)]):
+            return super().save_model()
+
+    def final_eval(self) -> None:
+        guard = active_guard()
+        if guard is not None:
+            guard.final_phase = True
+        # it strips the optimizer from both files, reading each before rewriting it: keep copies until done
+        with protected_write([Path(self.last), Path(self.best)], copy=True):
+            super().final_eval()
