@@ -249,6 +249,17 @@ def test_bad_job_requests_get_4xx_naming_the_field(studio, ready):
     assert studio.api("GET", "/jobs/nope").status_code == 404
 
 
+def test_the_api_accepts_what_the_cli_accepts(studio, ready):
+    """One check of training options for both: `cuda:0` is a device for the API as for `--device`, and an
+    epochs value in `set` is the number of epochs planned (it wins over the preset's, as in `yolocls train`)."""
+    res = studio.api("POST", "/jobs", json={"dataset": ready, "device": "cuda:0", "set": {"epochs": 3}})
+    assert res.status_code == 202, res.text
+    assert res.json()["epochs"] == 3
+    job = studio.wait(f"/jobs/{res.json()['id']}", lambda j: j["status"] not in ("queued", "running"))
+    if job["status"] == "failed":  # no GPU here: refused when the job starts, as `yolocls train` would
+        assert "not available" in job["error"], job
+
+
 def _events(studio: Studio, job: str, last_id: str | None = None) -> list[tuple[int, str, dict]]:
     headers = {**studio.headers, **({"Last-Event-ID": last_id} if last_id else {})}
     out = []

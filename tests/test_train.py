@@ -245,6 +245,22 @@ def test_signal_during_checkpoint_write_is_raised_after_it(tmp_path, sig):
     assert signal.getsignal(sig) is not guard._handle
 
 
+@pytest.mark.parametrize("given, device", [("auto", "auto"), ("CPU", "cpu"), ("0", "0"), ("0,1", "0,1"),
+                                           ("cuda:0", "0"), ("cuda:0,1", "0,1"), (" 1 ", "1")])
+def test_device_syntax_is_one_check(given, device):
+    from yolocls.training.hyperparams import parse_device
+
+    assert parse_device(given) == device
+
+
+@pytest.mark.parametrize("given", ["gpu-please", "0,0", "-1", "1e3", "cuda:", "0;1"])
+def test_bad_devices_are_refused_naming_the_option(given):
+    from yolocls.training.hyperparams import parse_device
+
+    with pytest.raises(ConfigError, match="device: .* expected auto, cpu, or GPU ids"):
+        parse_device(given, "device:")
+
+
 def test_the_trainer_extends_ultralytics_by_subclassing_only():
     """No assignment to an Ultralytics object's attributes or module functions anywhere in yolocls: hooks are
     methods of training.trainer's subclasses (what DDP workers rebuild), never patches."""

@@ -19,7 +19,7 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int)
     p.add_argument("--imgsz", type=int)
     p.add_argument("--batch", type=int)
-    p.add_argument("--device", default="auto", help="auto (GPU when available) | cpu | 0 | 0,1")
+    p.add_argument("--device", default="auto", help="auto (GPU when available) | cpu | 0 | 0,1 | cuda:0")
     w = p.add_mutually_exclusive_group()
     w.add_argument("--weights", type=Path, help="start from this checkpoint (.pt)")
     w.add_argument("--no-pretrained", action="store_true", help="train from scratch (model YAML)")

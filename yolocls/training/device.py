@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from yolocls.core.errors import ConfigError
 from yolocls.core.limits import available_cpus
+from yolocls.training.hyperparams import parse_device
 
 # Relative training cost per image of each model size (about their FLOPs), and a CPU calibration:
 # seconds per image per epoch for yolov8n-cls at 224 px on one core (measured on a 2-core runner).
@@ -16,16 +17,13 @@ def resolve_device(requested: str) -> str:
     """'auto' | 'cpu' | '0' | '0,1' -> the device string for Ultralytics; unavailable GPUs are errors."""
     import torch
 
-    requested = (requested or "auto").strip().lower()
+    requested = parse_device(requested)
     if requested == "auto":
         n = torch.cuda.device_count() if torch.cuda.is_available() else 0
         return ",".join(str(i) for i in range(n)) if n else "cpu"
     if requested == "cpu":
         return "cpu"
-    try:
-        ids = [int(x) for x in requested.replace("cuda:", "").split(",") if x.strip()]
-    except ValueError:
-        raise ConfigError(f"--device '{requested}': expected auto, cpu, or GPU ids like 0 or 0,1") from None
+    ids = [int(x) for x in requested.split(",")]
     available = torch.cuda.device_count() if torch.cuda.is_available() else 0
     missing = [i for i in ids if i >= available]
     if not ids or missing:

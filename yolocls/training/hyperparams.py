@@ -96,3 +96,17 @@ def check_hyperparams(values: dict[str, Any], origin: str) -> dict[str, Any]:
         key = ".".join(str(p) for p in err["loc"]) or "value"
         raise ConfigError(f"{origin} {key}={err.get('input')!r}: {err['msg']}") from None
     return dict(values)
+
+
+def parse_device(requested: str | None, origin: str = "--device") -> str:
+    """The one syntax check of a device, for the CLI and the API alike (torch-free; whether the GPUs exist is
+    `training.device.resolve_device`'s job): 'auto' | 'cpu' | GPU ids '0', '0,1', 'cuda:0' -> 'auto', 'cpu',
+    '0,1'."""
+    text = (requested or "auto").strip().lower()
+    if text in ("auto", "cpu"):
+        return text
+    ids = [part.strip().removeprefix("cuda:") for part in text.removeprefix("cuda:").split(",")]
+    if not ids or not all(i.isdigit() and len(i) <= 3 for i in ids) or len(set(ids)) != len(ids):
+        raise ConfigError(f"{origin} '{(requested or '')[:64]}': expected auto, cpu, or GPU ids like 0, 0,1 or "
+                          "cuda:0")
+    return ",".join(str(int(i)) for i in ids)

@@ -15,8 +15,8 @@ from yolocls.studio.models import JobRow
 from yolocls.studio.scheduler import TERMINAL, new_id
 from yolocls.studio.schemas import JobCreate, JobOut
 from yolocls.studio.service import Conflict, Studio, sse, studio_of
-from yolocls.training.hyperparams import check_hyperparams
-from yolocls.training.presets import load_presets
+from yolocls.training.hyperparams import check_hyperparams, parse_device
+from yolocls.training.presets import load_presets, resolve_args
 from yolocls.training.rundir import weights_path
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
@@ -38,11 +38,9 @@ def _validate(studio: Studio, req: JobCreate) -> None:
         raise Invalid(f"aug: unknown '{req.aug}'; valid: {', '.join(book.augmentations)}")
     try:
         check_hyperparams(req.set, "set:")
+        parse_device(req.device, "device:")  # the CLI's own check of --device
     except ConfigError as exc:
         raise Invalid(str(exc)) from None
-    device = req.device.strip().lower()
-    if device not in ("auto", "cpu") and not all(p.strip().isdigit() for p in device.split(",")):
-        raise Invalid(f"device: '{req.device}'; expected auto, cpu, or GPU ids like 0 or 0,1")
 
 
 @router.post("", status_code=202, response_model=JobOut, summary="Queue a training job")
@@ -57,7 +55,9 @@ def create_job(request: Request, req: JobCreate) -> JobOut:
     options = {"data": f"datasets/{dataset.name}", "preset": req.preset, "aug": req.aug,
                "epochs": req.epochs, "imgsz": req.imgsz, "batch": req.batch, "device": req.device,
                "set": [f"{k}={json.dumps(v)}" for k, v in req.set.items()], "name": run_name}
-    planned = req.epochs or int(load_presets().presets[req.preset].args.get("epochs", 0))
+    # as `yolocls train` resolves them: preset <- augmentation set <- named fields <- set
+    planned = int(resolve_args(load_presets().presets[req.preset], req.aug, {"epochs": req.epochs}, req.set)
+                  .get("epochs", 0))
     with studio.db.session() as s:
         job = JobRow(id=job_id, kind="train", status="queued", dataset_id=dataset.id, run_name=run_name,
                      params={"request": req.model_dump(), "options": options}, epochs_planned=planned,
