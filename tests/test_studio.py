@@ -43,7 +43,8 @@ class Studio:
     def __init__(self, home: Path, env: dict[str, str] | None = None) -> None:
         self.home, self.port = home, _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "YOLOCLS_MAX_UPLOAD_BYTES": "8000000", "YOLOCLS_POLL_S": "0.1", **(env or {})}
+        self.env = {**os.environ, "YOLOCLS_MAX_UPLOAD_BYTES": "8000000", "YOLOCLS_POLL_S": "0.1",
+                    "YOLOCLS_SSE_PING_S": "0.5", **(env or {})}
         self.proc: subprocess.Popen | None = None
         self.headers: dict[str, str] = {}
 
@@ -260,13 +261,18 @@ def test_the_api_accepts_what_the_cli_accepts(studio, ready):
         assert "not available" in job["error"], job
 
 
-def _events(studio: Studio, job: str, last_id: str | None = None) -> list[tuple[int, str, dict]]:
+def _events(studio: Studio, job: str, last_id: str | None = None, pings: list[str] | None = None
+            ) -> list[tuple[int, str, dict]]:
     headers = {**studio.headers, **({"Last-Event-ID": last_id} if last_id else {})}
     out = []
     with httpx.stream("GET", f"{studio.url}/api/v1/jobs/{job}/events", headers=headers, timeout=600) as res:
         assert res.headers["content-type"].startswith("text/event-stream")
         block: dict[str, str] = {}
         for line in res.iter_lines():
+            if line.startswith(":"):
+                if pings is not None:
+                    pings.append(line)  # a keep-alive comment
+                continue
             if line:
                 key, _, value = line.partition(": ")
                 block[key] = value
@@ -279,7 +285,9 @@ def _events(studio: Studio, job: str, last_id: str | None = None) -> list[tuple[
 def test_training_job_streams_its_epochs_live_and_completes(studio, ready):
     job = studio.train(ready, epochs=3)
     assert job["status"] == "queued" and job["run"]
-    events = _events(studio, job["id"])
+    pings: list[str] = []
+    events = _events(studio, job["id"], pings=pings)
+    assert pings and all(p == ": ping" for p in pings)  # keep-alives while nothing happens (YOLOCLS_SSE_PING_S)
     ids = [e[0] for e in events]
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
     kinds = [(k, d.get("status") or d.get("epoch")) for _, k, d in events if k != "progress"]

@@ -10,6 +10,9 @@ from typing import Any
 
 from yolocls.core.errors import YoloclsError
 from yolocls.core.limits import available_cpus
+from yolocls.studio.jobmodel import ALL_WORK, JobResult, WorkSpec
+
+WORKER_MODULE = "yolocls.studio.worker"  # imported by name: the web process never loads what workers import
 
 
 class EngineError(YoloclsError):
@@ -18,9 +21,35 @@ class EngineError(YoloclsError):
 
 @dataclass
 class Handle:
-    """A submitted task (opaque to the rest of the studio)."""
+    """A submitted task (opaque to the rest of the studio) and the work it does."""
 
     ref: Any
+    work: WorkSpec
+
+
+def _worker_function(work: WorkSpec) -> Any:
+    import importlib
+
+    return getattr(importlib.import_module(WORKER_MODULE), work.worker)
+
+
+def check_workers(work: tuple[WorkSpec, ...] = ALL_WORK) -> None:
+    """Every worker function a kind of work names exists (checked at start-up, not when a job runs)."""
+    import importlib
+
+    module = importlib.import_module(WORKER_MODULE)
+    missing = [w.worker for w in work if not callable(getattr(module, w.worker, None))]
+    if missing:
+        raise EngineError(f"{WORKER_MODULE} has no worker function {', '.join(missing)}")
+
+
+def _typed(work: WorkSpec, value: Any) -> JobResult:
+    return value if isinstance(value, work.result) else work.result.model_validate(value)
+
+
+def _ended(exc: BaseException) -> str:
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    return f"the job's worker process ended: {type(exc).__name__}: {first}"
 
 
 class JobEngine:
@@ -29,6 +58,7 @@ class JobEngine:
         self.gpus = 0.0
 
     def start(self) -> None:
+        check_workers()
         if not self.address:
             # Embedded: one machine, so every Ray process listens on loopback only (Ray's own switch for a
             # local-only node; read when Ray is imported, and inherited by its workers) ...
@@ -60,17 +90,14 @@ class JobEngine:
         """One training job per GPU; on a CPU-only cluster the configured number."""
         return int(self.gpus) if self.gpus >= 1 else cpu_slots
 
-    def submit(self, function: str, *args: Any, gpu: bool = False) -> Handle:
-        """Run `yolocls.studio.worker.<function>(*args)` in a Ray worker process."""
-        import importlib
-
+    def submit(self, work: WorkSpec, *args: Any) -> Handle:
+        """Run `work`'s worker function with `args` in a Ray worker process."""
         import ray
 
-        fn = getattr(importlib.import_module("yolocls.studio.worker"), function)
         options: dict[str, Any] = {"max_retries": 0, "num_cpus": 1}
-        if gpu and self.gpus >= 1:
+        if work.gpu and self.gpus >= 1:
             options["num_gpus"] = 1
-        return Handle(ray.remote(fn).options(**options).remote(*args))
+        return Handle(ray.remote(_worker_function(work)).options(**options).remote(*args), work)
 
     def done(self, handle: Handle) -> bool:
         import ray
@@ -78,20 +105,19 @@ class JobEngine:
         ready, _ = ray.wait([handle.ref], timeout=0)
         return bool(ready)
 
-    def result(self, handle: Handle) -> dict[str, Any]:
-        """The task's return value; a task that crashed or was killed becomes {"error": ...}."""
+    def result(self, handle: Handle) -> JobResult:
+        """The task's typed result; a task that crashed or was killed becomes its kind's failure."""
         import ray
 
         try:
-            return dict(ray.get(handle.ref))
+            return _typed(handle.work, ray.get(handle.ref))
         except Exception as exc:
-            return {"ok": False, "status": "failed", "error": f"the job's worker process ended: "
-                    f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"}
+            return handle.work.result.crashed(_ended(exc))
 
-    async def wait(self, handle: Handle) -> dict[str, Any]:
+    async def wait(self, handle: Handle) -> JobResult:
         """Await a task from the event loop (Ray object refs are awaitable)."""
         try:
-            return dict(await handle.ref)
+            return _typed(handle.work, await handle.ref)
         except Exception:
             return self.result(handle)
 

@@ -21,6 +21,7 @@ from yolocls.serving.middleware import Metrics
 from yolocls.serving.routes import ServingState
 from yolocls.serving.settings import ServeSettings
 from yolocls.studio.db import Database
+from yolocls.studio.jobmodel import EXPORT, ExportResult
 from yolocls.studio.jobs import JobEngine
 from yolocls.studio.models import ModelVersionRow
 from yolocls.studio.scheduler import aware
@@ -49,27 +50,27 @@ class Registry:
         log = self.logs_dir / f"deploy-{model}-{run_dir.name}.log"
         incoming = self.models_dir / ".incoming" / f"{secrets.token_hex(8)}.onnx"  # this deploy's own file
         try:
-            result = await self.engine.wait(self.engine.submit("run_export", str(run_dir), str(log), str(incoming)))
-            if not result.get("ok"):
-                raise ModelError(f"deploying run {run_dir.name} failed: {result.get('error')}")
+            result = await self.engine.wait(self.engine.submit(EXPORT, str(run_dir), str(log), str(incoming)))
+            if not isinstance(result, ExportResult) or not result.ok or result.sha256 is None:
+                raise ModelError(f"deploying run {run_dir.name} failed: {getattr(result, 'error', None)}")
             return await self._register(model, run_dir, incoming, result)
         finally:
             incoming.unlink(missing_ok=True)
 
-    async def _register(self, model: str, run_dir: Path, incoming: Path, result: dict) -> ModelVersionOut:
+    async def _register(self, model: str, run_dir: Path, incoming: Path, result: ExportResult) -> ModelVersionOut:
         async with self._lock:  # version numbers are given out one at a time
             with self.db.session() as s:
                 latest = s.scalar(select(func.max(ModelVersionRow.version)).where(ModelVersionRow.model == model))
                 version = (latest or 0) + 1
                 target = self.models_dir / model / f"v{version}" / "model.onnx"
                 target.parent.mkdir(parents=True, exist_ok=True)
-                if file_sha256(incoming) != result["sha256"]:
+                if file_sha256(incoming) != result.sha256:
                     raise ModelError(f"deploying run {run_dir.name}: the exported file changed before it was "
                                      "registered; deploy again")
                 incoming.rename(target)
                 row = ModelVersionRow(model=model, version=version, run_name=run_dir.name, path=str(target),
-                                      sha256=result["sha256"], parity=result["parity"], is_default=version == 1,
-                                      imgsz=result.get("imgsz"), classes=result.get("classes"))
+                                      sha256=result.sha256, parity=result.parity, is_default=version == 1,
+                                      imgsz=result.imgsz, classes=result.classes)
                 s.add(row)
                 s.flush()
                 return version_out(row)

@@ -18,6 +18,16 @@ from sqlalchemy import select
 
 from yolocls.core.progress import read_progress
 from yolocls.studio.db import Database
+from yolocls.studio.jobmodel import (
+    KINDS,
+    TERMINAL,
+    JobKind,
+    JobResult,
+    JobStatus,
+    PrepareResult,
+    TrainResult,
+    check_transition,
+)
 from yolocls.studio.jobs import Handle, JobEngine
 from yolocls.studio.models import DatasetRow, EventRow, JobRow
 from yolocls.studio.published import clean_staging, mark_ready, published
@@ -26,7 +36,6 @@ from yolocls.training.batch_progress import read_progress as read_batch_progress
 from yolocls.training.rundir import STOP_FILE, load_run_record, read_epochs
 
 log = logging.getLogger("yolocls.studio")
-TERMINAL = {"completed", "failed", "cancelled", "interrupted"}
 
 
 def new_id() -> str:
@@ -56,14 +65,16 @@ class Scheduler:
         session.flush()  # the job row (and its dataset) first: events reference them
         session.add(EventRow(job_id=job.id, kind=kind, data=data))
 
-    def set_status(self, session: Any, job: JobRow, status: str, error: str | None = None) -> None:
+    def set_status(self, session: Any, job: JobRow, status: JobStatus, error: str | None = None) -> None:
+        """The one place a job's status changes: checked against the allowed transitions, with its event."""
+        status = check_transition(job.status, status)
         error = self.settings.relative(error) if error else error
-        job.status, job.error = status, error
-        if status == "running":
+        job.status, job.error = status.value, error
+        if status == JobStatus.RUNNING:
             job.started = now()
         if status in TERMINAL:
             job.ended = now()
-        self.add_event(session, job, "status", {"status": status, "error": error, "run": job.run_name})
+        self.add_event(session, job, "status", {"status": status.value, "error": error, "run": job.run_name})
 
     def log_path(self, job_id: str) -> Path:
         return self.logs_dir / f"{job_id}.log"
@@ -77,19 +88,18 @@ class Scheduler:
         datasets = self.settings.folder("datasets")
         with self.db.session() as s:
             clean_staging(datasets, s)
-            for job in s.scalars(select(JobRow).where(JobRow.status == "running")):
-                if job.kind == "prepare":
+            for job in s.scalars(select(JobRow).where(JobRow.status == JobStatus.RUNNING)):
+                if job.kind == JobKind.PREPARE:
                     dataset = s.get(DatasetRow, job.dataset_id) if job.dataset_id else None
                     if dataset is not None and published(datasets, dataset):
                         mark_ready(datasets, dataset)  # published just before the stop
                         self.free_upload(dataset)
-                        self.set_status(s, job, "completed")
+                        self.set_status(s, job, JobStatus.COMPLETED)
                         continue
-                    job.status = "queued"
-                    self.add_event(s, job, "status", {"status": "queued", "error": None, "run": None})
+                    self.set_status(s, job, JobStatus.QUEUED)
                 else:
                     self._mark_run_interrupted(job.run_name)
-                    self.set_status(s, job, "interrupted", "the studio stopped while this job ran; resume it")
+                    self.set_status(s, job, JobStatus.INTERRUPTED, "the studio stopped while this job ran; resume it")
 
     def _mark_run_interrupted(self, run_name: str | None) -> None:
         if not run_name:
@@ -108,17 +118,17 @@ class Scheduler:
 
     def tick(self) -> None:
         with self.db.session() as s:
-            running = list(s.scalars(select(JobRow).where(JobRow.status == "running")))
+            running = list(s.scalars(select(JobRow).where(JobRow.status == JobStatus.RUNNING)))
             for job in running:
                 self._follow(s, job)
             self._start_queued(s)
 
     def _start_queued(self, s: Any) -> None:
-        running = list(s.scalars(select(JobRow).where(JobRow.status == "running")))
-        free = {"prepare": self.settings.prepare_slots - sum(j.kind == "prepare" for j in running),
-                "train": self.engine.training_slots(self.settings.cpu_training_slots)
-                - sum(j.kind == "train" for j in running)}
-        for job in s.scalars(select(JobRow).where(JobRow.status == "queued").order_by(JobRow.created)):
+        running = list(s.scalars(select(JobRow).where(JobRow.status == JobStatus.RUNNING)))
+        free = {JobKind.PREPARE: self.settings.prepare_slots - sum(j.kind == JobKind.PREPARE for j in running),
+                JobKind.TRAIN: self.engine.training_slots(self.settings.cpu_training_slots)
+                - sum(j.kind == JobKind.TRAIN for j in running)}
+        for job in s.scalars(select(JobRow).where(JobRow.status == JobStatus.QUEUED).order_by(JobRow.created)):
             if free[job.kind] <= 0:
                 continue
             free[job.kind] -= 1
@@ -131,7 +141,7 @@ class Scheduler:
 
     def worker_options(self, job: JobRow) -> dict[str, Any]:
         options = dict(job.params["options"])
-        if job.kind == "prepare":
+        if job.kind == JobKind.PREPARE:
             for key in ("source", "csv", "out"):
                 options[key] = self.home_path(options.get(key))
             return {**options, "progress_file": str(self.progress_path(job.id))}
@@ -140,24 +150,21 @@ class Scheduler:
         return {**options, "data": self.home_path(options["data"]), "runs_dir": str(self.runs_dir)}
 
     def _start(self, s: Any, job: JobRow) -> None:
-        log_file = str(self.log_path(job.id))
-        if job.kind == "prepare":
-            self.handles[job.id] = self.engine.submit("run_prepare", self.worker_options(job), log_file)
-        else:
-            if job.run_name:
-                (self.runs_dir / job.run_name / STOP_FILE).unlink(missing_ok=True)
-            self.handles[job.id] = self.engine.submit("run_train", self.worker_options(job), log_file, gpu=True)
+        if job.run_name:
+            (self.runs_dir / job.run_name / STOP_FILE).unlink(missing_ok=True)
+        work = KINDS[JobKind(job.kind)]
+        self.handles[job.id] = self.engine.submit(work, self.worker_options(job), str(self.log_path(job.id)))
         job.cancel_requested = None
-        self.set_status(s, job, "running")
+        self.set_status(s, job, JobStatus.RUNNING)
 
     def _follow(self, s: Any, job: JobRow) -> None:
         handle = self.handles.get(job.id)
-        if job.kind == "train":
+        if job.kind == JobKind.TRAIN:
             self._progress(s, job)
         else:
             self._prepare_progress(s, job)
         if handle is None:  # started by another studio process that is gone
-            self.set_status(s, job, "interrupted", "the job's worker is gone; resume it")
+            self.set_status(s, job, JobStatus.INTERRUPTED, "the job's worker is gone; resume it")
             return
         cancel_at = aware(job.cancel_requested)
         if cancel_at and (now() - cancel_at).total_seconds() > self.settings.cancel_grace_s \
@@ -206,33 +213,33 @@ class Scheduler:
         if not self.settings.keep_uploads:
             shutil.rmtree(self.settings.home / dataset.source, ignore_errors=True)
 
-    def _finish(self, s: Any, job: JobRow, result: dict[str, Any]) -> None:
-        if job.kind == "prepare":
-            self._prepare_progress(s, job)
-            self._last_progress.pop(job.id, None)
-            dataset = s.get(DatasetRow, job.dataset_id) if job.dataset_id else None
-            if dataset is not None:  # prepared (or refused): the upload is no longer needed, nor reachable
-                self.free_upload(dataset)
-            if result.get("ok"):
-                if dataset is not None:
-                    mark_ready(self.settings.folder("datasets"), dataset)
-                self.set_status(s, job, "completed")
-            else:
-                if dataset is not None:
-                    dataset.status, dataset.error = "failed", self.settings.relative(str(result.get("error")))
-                self.set_status(s, job, "failed", result.get("error"))
+    def _finish(self, s: Any, job: JobRow, result: JobResult) -> None:
+        if isinstance(result, PrepareResult):
+            self._finish_prepare(s, job, result)
             return
+        if not isinstance(result, TrainResult):
+            raise TypeError(f"job {job.id} ({job.kind}) returned {type(result).__name__}")
         self._progress(s, job)
         self._last_progress.pop(job.id, None)
-        status = result.get("status", "failed")
-        if job.cancel_requested is not None and status != "completed":
-            self.set_status(s, job, "cancelled", "cancelled; resume continues from the last checkpoint")
-        elif status == "completed":
-            self.set_status(s, job, "completed")
-        elif status == "interrupted":
-            self.set_status(s, job, "interrupted", result.get("error"))
+        if job.cancel_requested is not None and result.status != "completed":
+            self.set_status(s, job, JobStatus.CANCELLED, "cancelled; resume continues from the last checkpoint")
         else:
-            self.set_status(s, job, "failed", result.get("error"))
+            self.set_status(s, job, JobStatus(result.status), result.error)
+
+    def _finish_prepare(self, s: Any, job: JobRow, result: PrepareResult) -> None:
+        self._prepare_progress(s, job)
+        self._last_progress.pop(job.id, None)
+        dataset = s.get(DatasetRow, job.dataset_id) if job.dataset_id else None
+        if dataset is not None:  # prepared (or refused): the upload is no longer needed, nor reachable
+            self.free_upload(dataset)
+        if result.ok:
+            if dataset is not None:
+                mark_ready(self.settings.folder("datasets"), dataset)
+            self.set_status(s, job, JobStatus.COMPLETED)
+            return
+        if dataset is not None:
+            dataset.status, dataset.error = "failed", self.settings.relative(str(result.error))
+        self.set_status(s, job, JobStatus.FAILED, result.error)
 
     def stop_running(self, timeout_s: float) -> None:
         """Studio shutdown: ask running training jobs to stop at their next batch (checkpoints complete),
@@ -241,7 +248,8 @@ class Scheduler:
         import time
 
         with self.db.session() as s:
-            running = [j for j in s.scalars(select(JobRow).where(JobRow.status == "running", JobRow.kind == "train"))
+            running = [j for j in s.scalars(select(JobRow).where(JobRow.status == JobStatus.RUNNING,
+                                                                 JobRow.kind == JobKind.TRAIN))
                        if j.id in self.handles and j.run_name]
         for job in running:
             stop = self.runs_dir / str(job.run_name) / STOP_FILE
@@ -253,9 +261,9 @@ class Scheduler:
         with self.db.session() as s:
             for job in running:
                 row = s.get(JobRow, job.id)
-                if row is not None and row.status == "running":
+                if row is not None and row.status == JobStatus.RUNNING:
                     self._progress(s, row)
-                    self.set_status(s, row, "interrupted", "the studio stopped while this job ran; resume it")
+                    self.set_status(s, row, JobStatus.INTERRUPTED, "the studio stopped while this job ran; resume it")
 
     # ---------- actions ----------
 
@@ -264,8 +272,8 @@ class Scheduler:
             job = s.get(JobRow, job_id)
             if job is None or job.status in TERMINAL:
                 return
-            if job.status == "queued":
-                self.set_status(s, job, "cancelled", "cancelled before it started")
+            if job.status == JobStatus.QUEUED:
+                self.set_status(s, job, JobStatus.CANCELLED, "cancelled before it started")
                 return
             job.cancel_requested = now()
             if job.run_name:  # the runner stops at its next batch; checkpoints stay intact
@@ -283,4 +291,4 @@ class Scheduler:
             options = {"resume": job.run_name, "device": job.params["options"].get("device", "auto")}
             job.params = {**job.params, "options": options}
             job.error = None
-            self.set_status(s, job, "queued")
+            self.set_status(s, job, JobStatus.QUEUED)

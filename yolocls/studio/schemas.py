@@ -8,10 +8,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from yolocls.data.manifest import DuplicateGroup, SkippedFile
+from yolocls.studio.jobmodel import JobKind, JobStatus
 from yolocls.training.hyperparams import BATCH_MAX, EPOCHS_MAX, IMGSZ_MAX, IMGSZ_MIN
 from yolocls.training.rundir import EpochMetrics, PreviewEpoch, PreviewImage
 
-JobStatus = Literal["queued", "running", "completed", "failed", "cancelled", "interrupted"]
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 
 
@@ -55,7 +55,7 @@ class JobCreate(BaseModel):
 
 class JobOut(BaseModel):
     id: str
-    kind: Literal["prepare", "train"]
+    kind: JobKind
     status: JobStatus
     dataset: str | None
     run: str | None = Field(description="The run folder name under runs/ (training jobs)")

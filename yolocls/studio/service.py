@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import dataclass
 from functools import lru_cache
@@ -16,6 +15,7 @@ from sqlalchemy.orm import Session
 from yolocls.core.errors import YoloclsError
 from yolocls.data.manifest import MANIFEST_NAME, Manifest, SkippedFile, manifest_sha256, manifest_summary
 from yolocls.studio.db import Database
+from yolocls.studio.jobmodel import ACTIVE, RESUMABLE, JobStatus
 from yolocls.studio.jobs import JobEngine
 from yolocls.studio.models import DatasetRow, EventRow, JobRow
 from yolocls.studio.registry import Registry
@@ -165,12 +165,12 @@ class Studio:
         row = self.dataset_row(dataset_id)
         with self.db.session() as s:
             busy = s.scalar(select(JobRow).where(JobRow.dataset_id == dataset_id,
-                                                 JobRow.status.in_(("queued", "running"))))
+                                                 JobRow.status.in_(ACTIVE)))
             if busy is not None:
                 raise Conflict(f"dataset '{row.name}' is used by {busy.kind} job {busy.id} ({busy.status}); "
                                "cancel it first")
             for job in s.scalars(select(JobRow).where(JobRow.dataset_id == dataset_id, JobRow.kind == "train",
-                                                      JobRow.status.in_(("cancelled", "interrupted")))):
+                                                      JobRow.status.in_(RESUMABLE))):
                 if job.run_name and weights_path(self.scheduler.runs_dir / job.run_name, "last").is_file():
                     raise Conflict(f"dataset '{row.name}' is needed to resume training job {job.id} ({job.status}, "
                                    f"run {job.run_name}); resume it to the end, or start a new run, first")
@@ -188,7 +188,7 @@ class Studio:
     def check_queue(self) -> None:
         """429 when as many jobs wait as the studio accepts (each waiting job costs every scheduler tick)."""
         with self.db.session() as s:
-            queued = s.scalar(select(func.count()).select_from(JobRow).where(JobRow.status == "queued")) or 0
+            queued = s.scalar(select(func.count()).select_from(JobRow).where(JobRow.status == JobStatus.QUEUED)) or 0
         if queued >= self.settings.max_queued_jobs:
             raise QueueFull(f"{queued} jobs are already waiting (YOLOCLS_MAX_QUEUED_JOBS); retry when some have "
                             "started, or cancel some")
@@ -199,9 +199,9 @@ class Studio:
     def job_out(self, row: JobRow, with_metrics: bool = True) -> JobOut:
         epochs = read_epochs(self.scheduler.runs_dir / row.run_name) if row.run_name and with_metrics else []
         eta, batch = None, None
-        if row.status == "running" and row.run_name and with_metrics:
+        if row.status == JobStatus.RUNNING and row.run_name and with_metrics:
             batch = read_batch_progress(self.scheduler.runs_dir / row.run_name)
-        if row.status == "running" and epochs and row.epochs_planned:
+        if row.status == JobStatus.RUNNING and epochs and row.epochs_planned:
             mean = sum(e.seconds or 0 for e in epochs) / len(epochs)
             eta = round(mean * max(0, row.epochs_planned - epochs[-1].epoch), 1)
         if batch is not None and batch.epoch > (epochs[-1].epoch if epochs else 0):
@@ -247,7 +247,3 @@ def _dataset_details(path: Path, mtime_ns: int, size: int) -> _Details:
 
 def studio_of(request: Request) -> Studio:
     return request.app.state.studio  # type: ignore[no-any-return]
-
-
-def sse(event_id: int, kind: str, data: dict) -> str:
-    return f"id: {event_id}\nevent: {kind}\ndata: {json.dumps(data, default=str)}\n\n"

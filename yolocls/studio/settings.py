@@ -43,6 +43,8 @@ class StudioSettings(BaseSettings):
     cancel_grace_s: float = Field(default=60.0, ge=0, description="A cancelled job that has not stopped after "
                                   "this long is killed")
     poll_s: float = Field(default=0.25, gt=0, description="How often jobs are checked for progress")
+    sse_ping_s: float = Field(default=15.0, gt=0, description="A keep-alive comment on an event stream this often "
+                              "(proxies close streams that stay silent during a long epoch)")
 
 
     @field_validator("home")

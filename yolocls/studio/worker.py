@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from yolocls.studio.jobmodel import ExportResult, PrepareResult, TrainResult
+
 
 @contextlib.contextmanager
 def _log_to(path: Path) -> Iterator[None]:
@@ -38,8 +40,8 @@ def _error(exc: BaseException) -> str:
     return str(exc) if isinstance(exc, YoloclsError) else f"{type(exc).__name__}: {exc}"
 
 
-def run_prepare(options: dict[str, Any], log: str) -> dict[str, Any]:
-    """PrepareOptions as a dict -> {"ok": True, "out": ...} or {"ok": False, "error": ...}."""
+def run_prepare(options: dict[str, Any], log: str) -> PrepareResult:
+    """PrepareOptions as a dict -> the dataset folder written, or the error."""
     with _log_to(Path(log)):
         try:
             from yolocls.data.prepare import PrepareOptions, prepare_dataset
@@ -47,43 +49,44 @@ def run_prepare(options: dict[str, Any], log: str) -> dict[str, Any]:
             result = prepare_dataset(PrepareOptions.model_validate({**options, "progress": False}))
             print(f"dataset written to {result.out}: {len(result.manifest.classes)} classes, "
                   f"{len(result.manifest.files)} images, {len(result.manifest.skipped)} skipped", flush=True)
-            return {"ok": True, "out": str(result.out)}
+            return PrepareResult(ok=True, out=str(result.out))
         except BaseException as exc:  # everything goes back to the studio as the job's error
             print(f"prepare failed: {_error(exc)}", flush=True)
-            return {"ok": False, "error": _error(exc)}
+            return PrepareResult(ok=False, error=_error(exc))
 
 
-def run_train(options: dict[str, Any], log: str) -> dict[str, Any]:
-    """TrainOptions as a dict -> {"status": completed|interrupted|failed, "run": ..., "error": ...}."""
+def run_train(options: dict[str, Any], log: str) -> TrainResult:
+    """TrainOptions as a dict -> how the run ended (completed, interrupted, failed), its folder, its error."""
     with _log_to(Path(log)):
         try:
             from yolocls.training.runner import TrainOptions, train
 
             run_dir, record = train(TrainOptions.model_validate({**options, "stop_file": True}))
         except KeyboardInterrupt:  # the stop file (cancel) or a signal: checkpoints kept, resumable
-            return {"status": "interrupted", "error": "stopped"}
+            return TrainResult(status="interrupted", error="stopped")
         except BaseException as exc:
             print(f"training failed: {_error(exc)}", flush=True)
-            return {"status": "failed", "error": _error(exc)}
+            return TrainResult(status="failed", error=_error(exc))
         try:  # as `yolocls train` does: the report (confusion matrix, per-class table, mistakes) at the end
             from yolocls.evaluation.report import ReportOptions, write_report
 
             write_report(ReportOptions(run_dir=run_dir))
         except BaseException as exc:
             print(f"warning: report not written: {_error(exc)}", flush=True)
-        return {"status": record.status, "run": str(run_dir), "error": record.error}
+        status = record.status if record.status in ("completed", "interrupted") else "failed"
+        return TrainResult(status=status, run=str(run_dir), error=record.error)
 
 
-def run_export(run_dir: str, log: str, copy_to: str) -> dict[str, Any]:
-    """ONNX export with the parity check, its own file placed at `copy_to` -> {"ok": True, "path", "sha256",
-    "parity"} or an error."""
+def run_export(run_dir: str, log: str, copy_to: str) -> ExportResult:
+    """ONNX export with the parity check, its own file placed at `copy_to` -> its hash, parity, size and classes,
+    or the error."""
     with _log_to(Path(log)):
         try:
             from yolocls.export import ExportOptions, export_model
 
             record = export_model(ExportOptions(run_dir=Path(run_dir), copy_to=Path(copy_to)))
-            return {"ok": True, "path": copy_to, "sha256": record.sha256,
-                    "parity": record.parity.model_dump(), "imgsz": record.imgsz, "classes": record.classes}
+            return ExportResult(ok=True, path=copy_to, sha256=record.sha256, parity=record.parity.model_dump(),
+                                imgsz=record.imgsz, classes=record.classes)
         except BaseException as exc:
             print(f"export failed: {_error(exc)}", flush=True)
-            return {"ok": False, "error": _error(exc)}
+            return ExportResult(ok=False, error=_error(exc))

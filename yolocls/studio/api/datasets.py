@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse
 
 from yolocls.core.errors import YoloclsError
+from yolocls.studio.jobmodel import JobKind, JobStatus
 from yolocls.studio.models import DatasetRow, JobRow
 from yolocls.studio.scheduler import new_id
 from yolocls.studio.schemas import DatasetCreated, DatasetOut
@@ -42,10 +43,11 @@ async def create_dataset(request: Request) -> DatasetCreated:
             studio.replace_failed_dataset(s, upload.name)
             s.add(DatasetRow(id=dataset_id, name=upload.name, status="preparing",
                              source=str(upload.folder.relative_to(home)), options=options))
-            job = JobRow(id=new_id(), kind="prepare", status="queued", dataset_id=dataset_id, params={
+            job = JobRow(id=new_id(), kind=JobKind.PREPARE.value, status=JobStatus.QUEUED.value,
+                         dataset_id=dataset_id, params={
                 "options": options}, epochs_planned=0, epochs_done=0)
             s.add(job)
-            studio.scheduler.add_event(s, job, "status", {"status": "queued", "error": None, "run": None})
+            studio.scheduler.add_event(s, job, "status", {"status": JobStatus.QUEUED.value, "error": None, "run": None})
     except YoloclsError:
         import shutil
 

@@ -7,19 +7,22 @@ import json
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Header, Query, Request, Response
-from fastapi.responses import PlainTextResponse, StreamingResponse
+from fastapi.responses import PlainTextResponse
 from sqlalchemy import func, select
+from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from yolocls.core.errors import ConfigError, YoloclsError
+from yolocls.studio.jobmodel import RESUMABLE, TERMINAL, JobKind, JobStatus
 from yolocls.studio.models import JobRow
-from yolocls.studio.scheduler import TERMINAL, new_id
+from yolocls.studio.scheduler import new_id
 from yolocls.studio.schemas import JobCreate, JobOut
-from yolocls.studio.service import Conflict, Studio, sse, studio_of
+from yolocls.studio.service import Conflict, Studio, studio_of
 from yolocls.training.hyperparams import check_hyperparams, parse_device
 from yolocls.training.presets import load_presets, resolve_args
 from yolocls.training.rundir import weights_path
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
+SEP = "\n"  # event lines end with LF (what the pages' reader splits on)
 
 
 class Invalid(YoloclsError):
@@ -59,11 +62,12 @@ def create_job(request: Request, req: JobCreate) -> JobOut:
     planned = int(resolve_args(load_presets().presets[req.preset], req.aug, {"epochs": req.epochs}, req.set)
                   .get("epochs", 0))
     with studio.db.session() as s:
-        job = JobRow(id=job_id, kind="train", status="queued", dataset_id=dataset.id, run_name=run_name,
+        job = JobRow(id=job_id, kind=JobKind.TRAIN.value, status=JobStatus.QUEUED.value, dataset_id=dataset.id,
+                     run_name=run_name,
                      params={"request": req.model_dump(), "options": options}, epochs_planned=planned,
                      epochs_done=0)
         s.add(job)
-        studio.scheduler.add_event(s, job, "status", {"status": "queued", "error": None, "run": run_name})
+        studio.scheduler.add_event(s, job, "status", {"status": JobStatus.QUEUED.value, "error": None, "run": run_name})
     return studio.job_out(studio.job_row(job_id))
 
 
@@ -79,41 +83,45 @@ def list_jobs(request: Request, response: Response, limit: int = Query(default=1
 
 
 @router.get("/{job_id}", response_model=JobOut)
-async def get_job(request: Request, job_id: str) -> JobOut:
+def get_job(request: Request, job_id: str) -> JobOut:
     studio = studio_of(request)
     return studio.job_out(studio.job_row(job_id))
 
 
 @router.get("/{job_id}/events", summary="Server-Sent Events: `epoch` per finished epoch, `status` per change",
-            response_class=StreamingResponse)
+            response_class=EventSourceResponse)
 async def job_events(request: Request, job_id: str,
-                     last_event_id: str | None = Header(default=None)) -> StreamingResponse:
+                     last_event_id: str | None = Header(default=None)) -> EventSourceResponse:
     studio = studio_of(request)
-    studio.job_row(job_id)  # 404 before the stream starts
+    await asyncio.to_thread(studio.job_row, job_id)  # 404 before the stream starts
     # an event id is a database id: anything else (or absurdly long) means "from the start"
     start = int(last_event_id) if last_event_id and last_event_id.isdigit() and len(last_event_id) <= 18 else 0
 
-    async def stream() -> AsyncIterator[str]:
+    async def stream() -> AsyncIterator[ServerSentEvent]:
         last = start
-        while True:
+        while True:  # the database is read in a worker thread: never on the event loop
             finished = False
-            for event in studio.events_after(job_id, last):
+            for event in await asyncio.to_thread(studio.events_after, job_id, last):
                 last = event.id
-                yield sse(event.id, event.kind, event.data)
+                yield ServerSentEvent(data=json.dumps(event.data, default=str), event=event.kind, id=str(event.id),
+                                      sep=SEP)
                 finished = event.kind == "status" and event.data.get("status") in TERMINAL
-            if finished or await request.is_disconnected():
+            if finished:
                 return
-            job = studio.job_row(job_id)
-            if job.status in TERMINAL and not studio.events_after(job_id, last):
+            job = await asyncio.to_thread(studio.job_row, job_id)
+            if job.status in TERMINAL and not await asyncio.to_thread(studio.events_after, job_id, last):
                 return
             await asyncio.sleep(studio.settings.poll_s)
 
-    return StreamingResponse(stream(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    # a comment line every YOLOCLS_SSE_PING_S (15 s) keeps proxies from closing the stream during a long epoch;
+    # a client that goes away ends the generator
+    return EventSourceResponse(stream(), ping=studio.settings.sse_ping_s, sep=SEP,
+                               ping_message_factory=lambda: ServerSentEvent(comment="ping", sep=SEP),
+                               headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
 @router.post("/{job_id}/cancel", response_model=JobOut, summary="Stop at the next batch, keep the checkpoint")
-async def cancel_job(request: Request, job_id: str) -> JobOut:
+def cancel_job(request: Request, job_id: str) -> JobOut:
     studio = studio_of(request)
     job = studio.job_row(job_id)
     if job.status in TERMINAL:
@@ -124,10 +132,10 @@ async def cancel_job(request: Request, job_id: str) -> JobOut:
 
 @router.post("/{job_id}/resume", status_code=202, response_model=JobOut,
              summary="Continue a cancelled or interrupted training job from its last checkpoint")
-async def resume_job(request: Request, job_id: str) -> JobOut:
+def resume_job(request: Request, job_id: str) -> JobOut:
     studio = studio_of(request)
     job = studio.job_row(job_id)
-    if job.kind != "train" or job.status not in ("cancelled", "interrupted"):
+    if job.kind != JobKind.TRAIN or job.status not in RESUMABLE:
         raise Conflict(f"job {job_id} is {job.status}; only a cancelled or interrupted training job resumes")
     last = weights_path(studio.scheduler.runs_dir / (job.run_name or ""), "last")
     if not last.is_file():
@@ -137,5 +145,5 @@ async def resume_job(request: Request, job_id: str) -> JobOut:
 
 
 @router.get("/{job_id}/log", response_class=PlainTextResponse)
-async def job_log(request: Request, job_id: str) -> PlainTextResponse:
+def job_log(request: Request, job_id: str) -> PlainTextResponse:
     return PlainTextResponse(studio_of(request).job_log(job_id))

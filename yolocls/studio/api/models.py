@@ -14,7 +14,7 @@ router = APIRouter(prefix="/models", tags=["models"])
 
 
 @router.get("", response_model=list[ModelOut])
-async def list_models(request: Request) -> list[ModelOut]:
+def list_models(request: Request) -> list[ModelOut]:
     return studio_of(request).registry.list()
 
 
@@ -37,7 +37,7 @@ class DefaultVersion(BaseModel):
 
 @router.post("/{model}/default", response_model=ModelOut,
              summary="Choose the version /predict uses: body {\"version\": N} or ?version=N")
-async def set_default(request: Request, model: str, body: DefaultVersion | None = None,
+def set_default(request: Request, model: str, body: DefaultVersion | None = None,
                       version: int | None = Query(default=None, ge=1)) -> ModelOut:
     chosen = body.version if body is not None else version
     if chosen is None:

@@ -35,7 +35,7 @@ def get_run(request: Request, name: str) -> RunDetail:
 
 
 @router.get("/{name}/files/{path:path}", response_class=FileResponse)
-async def run_file(request: Request, name: str, path: str) -> FileResponse:
+def run_file(request: Request, name: str, path: str) -> FileResponse:
     run_dir = run_views.run_folder(studio_of(request).scheduler.runs_dir, name)
     return FileResponse(run_views.run_file(run_dir, path))
 
@@ -50,7 +50,7 @@ async def run_image(request: Request, name: str, path: str,
 
 
 @router.get("/{name}/confusion", response_model=ConfusionOut, summary="The report's confusion matrix")
-async def run_confusion(request: Request, name: str) -> ConfusionOut:
+def run_confusion(request: Request, name: str) -> ConfusionOut:
     return run_views.confusion(run_views.run_folder(studio_of(request).scheduler.runs_dir, name))
 
 
@@ -64,7 +64,7 @@ async def run_predictions(request: Request, name: str, true: str | None = None, 
 
 
 @router.get("/{name}/preview", response_model=PreviewOut)
-async def run_preview(request: Request, name: str, epoch: int | None = Query(default=None, ge=1)) -> PreviewOut:
+def run_preview(request: Request, name: str, epoch: int | None = Query(default=None, ge=1)) -> PreviewOut:
     return run_views.preview(run_views.run_folder(studio_of(request).scheduler.runs_dir, name), epoch)
 
 

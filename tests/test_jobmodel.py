@@ -1,0 +1,56 @@
+"""The job state machine and the kinds table, without Ray or a studio process (the fast layer)."""
+
+from __future__ import annotations
+
+import pytest
+
+from yolocls.studio.jobmodel import (
+    KINDS,
+    TERMINAL,
+    TRANSITIONS,
+    InvalidTransition,
+    JobKind,
+    JobStatus,
+    PrepareResult,
+    TrainResult,
+    WorkSpec,
+    check_transition,
+)
+from yolocls.studio.jobs import EngineError, check_workers
+
+
+@pytest.mark.parametrize("old, new", [("queued", "running"), ("queued", "cancelled"), ("running", "completed"),
+                                      ("running", "interrupted"), ("running", "queued"), ("interrupted", "queued"),
+                                      ("cancelled", "queued")])
+def test_allowed_transitions(old, new):
+    assert check_transition(old, new) == JobStatus(new)
+
+
+@pytest.mark.parametrize("old, new", [("completed", "queued"), ("failed", "running"), ("queued", "completed"),
+                                      ("cancelled", "running"), ("completed", "failed"), ("queued", "interrupted")])
+def test_forbidden_transitions_are_409(old, new):
+    with pytest.raises(InvalidTransition, match=f"a {old} job cannot become {new}") as info:
+        check_transition(old, new)
+    assert info.value.status_code == 409
+
+
+def test_every_status_has_its_transitions_and_terminal_ones_only_resume():
+    assert set(TRANSITIONS) == set(JobStatus)
+    for status in TERMINAL:
+        assert TRANSITIONS[status] <= {JobStatus.QUEUED}
+    assert f"{JobStatus.RUNNING}" == "running" and JobStatus("failed") is JobStatus.FAILED
+
+
+def test_every_kind_names_a_worker_that_exists_and_a_missing_one_stops_the_start():
+    assert set(KINDS) == set(JobKind)
+    check_workers()
+    with pytest.raises(EngineError, match="no worker function run_nothing"):
+        check_workers((WorkSpec("run_nothing", PrepareResult),))
+
+
+def test_results_are_typed_and_a_crash_is_a_failure_of_the_kind():
+    assert TrainResult.model_validate({"status": "completed", "run": "r"}).status == "completed"
+    assert TrainResult.crashed("boom") == TrainResult(status="failed", error="boom")
+    assert PrepareResult.crashed("boom").ok is False
+    with pytest.raises(ValueError):
+        TrainResult.model_validate({"status": "running"})

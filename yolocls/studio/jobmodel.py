@@ -1,0 +1,119 @@
+"""What a studio job is, in one place: its statuses and the transitions allowed between them, its kinds (each
+with the worker function that runs it and the typed result that function returns).
+
+Torch-free and Ray-free: the web process, the scheduler, the engine and the unit tests all use it. A new kind
+of background work is one entry in `KINDS`, one worker function in `studio.worker` returning its result type;
+a worker named here that does not exist stops the studio at start-up (`JobEngine.start`), not a job at run time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from yolocls.core.errors import YoloclsError
+
+
+class _Text(str, Enum):
+    """An enum whose members are their text (as stored in the database and sent to clients)."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+class JobStatus(_Text):
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"
+
+
+TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.INTERRUPTED})
+ACTIVE = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
+RESUMABLE = frozenset({JobStatus.CANCELLED, JobStatus.INTERRUPTED})  # a training job's run keeps its checkpoints
+
+TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
+    JobStatus.QUEUED: frozenset({JobStatus.RUNNING, JobStatus.CANCELLED}),
+    # back to queued: a preparation the studio was stopped in the middle of starts again after a restart
+    JobStatus.RUNNING: frozenset(TERMINAL | {JobStatus.QUEUED}),
+    JobStatus.CANCELLED: frozenset({JobStatus.QUEUED}),  # resumed
+    JobStatus.INTERRUPTED: frozenset({JobStatus.QUEUED}),  # resumed
+    JobStatus.COMPLETED: frozenset(),
+    JobStatus.FAILED: frozenset(),
+}
+
+
+class InvalidTransition(YoloclsError):
+    status_code = 409
+
+
+def check_transition(old: str, new: str) -> JobStatus:
+    """`new` as a JobStatus when a job in `old` may move to it, else InvalidTransition (409)."""
+    before, after = JobStatus(old), JobStatus(new)
+    if after not in TRANSITIONS[before]:
+        raise InvalidTransition(f"a {before} job cannot become {after}")
+    return after
+
+
+class PrepareResult(BaseModel):
+    ok: bool
+    out: str | None = None
+    error: str | None = None
+
+    @classmethod
+    def crashed(cls, error: str) -> PrepareResult:
+        return cls(ok=False, error=error)
+
+
+class TrainResult(BaseModel):
+    status: Literal["completed", "interrupted", "failed"]
+    run: str | None = None
+    error: str | None = None
+
+    @classmethod
+    def crashed(cls, error: str) -> TrainResult:
+        return cls(status="failed", error=error)
+
+
+class ExportResult(BaseModel):
+    ok: bool
+    path: str | None = None
+    sha256: str | None = None
+    parity: dict[str, Any] | None = None
+    imgsz: int | None = None
+    classes: list[str] | None = None
+    error: str | None = None
+
+    @classmethod
+    def crashed(cls, error: str) -> ExportResult:
+        return cls(ok=False, error=error)
+
+
+JobResult = PrepareResult | TrainResult | ExportResult
+
+
+class JobKind(_Text):
+    PREPARE = "prepare"
+    TRAIN = "train"
+
+
+@dataclass(frozen=True)
+class WorkSpec:
+    """A kind of background work: the `studio.worker` function that does it and what it returns."""
+
+    worker: str
+    result: type[PrepareResult] | type[TrainResult] | type[ExportResult]
+    gpu: bool = False  # asks the cluster for a GPU when it has some
+
+
+KINDS: dict[JobKind, WorkSpec] = {
+    JobKind.PREPARE: WorkSpec("run_prepare", PrepareResult),
+    JobKind.TRAIN: WorkSpec("run_train", TrainResult, gpu=True),
+}
+EXPORT = WorkSpec("run_export", ExportResult)  # a model deployment's export, awaited by the registry
+ALL_WORK = (*KINDS.values(), EXPORT)
