@@ -157,8 +157,7 @@ def main() -> int:
               f"{percentile(busy, 0.99):.1f} ms over {len(busy)} requests (idle GET /jobs: p50 "
               f"{statistics.median(idle):.1f} ms, p99 {percentile(idle, 0.99):.1f} ms)")
         job = studio.wait(f"/jobs/{job['id']}", lambda j: j["status"] not in ("queued", "running"), timeout=1800)
-        deployed = studio.api("POST", f"/runs/{job['run']}/deploy", json={"model": "big"})
-        assert deployed.status_code == 201, deployed.text
+        studio.deploy(job["run"], "big")
         predict = f"{api}/models/big/predict"
         image = png_bytes(0, 1)
         pages = ["/datasets", "/api/v1/datasets", f"/api/v1/datasets/{ds['id']}", f"/datasets/{ds['id']}"]

@@ -88,6 +88,14 @@ class Studio:
     def upload_zip(self, data: bytes, **fields: str) -> httpx.Response:
         return self.api("POST", "/datasets", files={"file": ("photos.zip", data, "application/zip")}, data=fields)
 
+    def deploy(self, run: str, model: str) -> dict:
+        """Deploy through the deploy job; the registered version."""
+        res = self.api("POST", f"/runs/{run}/deploy", json={"model": model})
+        assert res.status_code == 202 and res.json()["kind"] == "deploy", res.text
+        job = self.wait(f"/jobs/{res.json()['id']}", lambda j: j["status"] not in ("queued", "running"))
+        assert job["status"] == "completed", job
+        return dict(job["deployed"])
+
     def ready_dataset(self, name: str) -> str:
         res = self.upload_zip(dataset_zip(), name=name, split="0.6,0.2,0.2")
         assert res.status_code == 202, res.text
@@ -333,9 +341,8 @@ def test_cancel_mid_run_then_resume_to_completion(studio, ready):
 
 def test_deploy_predict_and_a_new_version_while_requests_are_in_flight(studio, ready):
     run = next(r["run"] for r in studio.api("GET", "/runs").json() if r["status"] == "completed")
-    v1 = studio.api("POST", f"/runs/{run}/deploy", json={"model": "colours"})
-    assert v1.status_code == 201, v1.text
-    assert v1.json()["version"] == 1 and v1.json()["default"] and v1.json()["parity"]["passed"]
+    v1 = studio.deploy(run, "colours")
+    assert v1["version"] == 1 and v1["default"] and v1["parity"]["passed"]
     image = png_bytes(0, 3)
     first = studio.api("POST", "/models/colours/predict", files={"file": ("r.png", image, "image/png")})
     assert first.status_code == 200 and first.json()["model"]["name"] == "colours:v1"
@@ -349,11 +356,14 @@ def test_deploy_predict_and_a_new_version_while_requests_are_in_flight(studio, r
                 codes.append(res.status_code)
         return codes
 
-    async def scenario() -> tuple[list[int], httpx.Response]:
+    async def scenario() -> tuple[list[int], dict]:
         stop = asyncio.Event()
         clients = [asyncio.create_task(hammer(stop)) for _ in range(4)]
         async with httpx.AsyncClient(timeout=300) as client:
-            v2 = await client.post(f"{studio.url}/api/v1/runs/{run}/deploy", json={"model": "colours"})
+            job = (await client.post(f"{studio.url}/api/v1/runs/{run}/deploy", json={"model": "colours"})).json()
+            while (v2 := (await client.get(f"{studio.url}/api/v1/jobs/{job['id']}")).json())["status"] in (
+                    "queued", "running"):
+                await asyncio.sleep(0.2)
             switched = await client.post(f"{studio.url}/api/v1/models/colours/default", params={"version": 2})
             assert switched.status_code == 200 and switched.json()["default_version"] == 2
         await asyncio.sleep(0.5)
@@ -361,7 +371,7 @@ def test_deploy_predict_and_a_new_version_while_requests_are_in_flight(studio, r
         return [c for codes in await asyncio.gather(*clients) for c in codes], v2
 
     codes, v2 = asyncio.run(scenario())
-    assert v2.status_code == 201 and v2.json()["version"] == 2
+    assert v2["status"] == "completed" and v2["deployed"]["version"] == 2
     assert codes and set(codes) == {200}, f"{len(codes)} requests, statuses {set(codes)}"
     after = studio.api("POST", "/models/colours/predict", files={"file": ("r.png", image, "image/png")})
     assert after.json()["model"]["name"] == "colours:v2"
@@ -381,16 +391,39 @@ def test_concurrent_deploys_of_one_run_each_register_their_own_file(studio, read
     async def deploys() -> list[httpx.Response]:
         async with httpx.AsyncClient(timeout=600, headers=studio.headers) as client:
             return list(await asyncio.gather(*[client.post(f"{studio.url}/api/v1/runs/{run}/deploy",
-                                                           json={"model": "race"}) for _ in range(4)]))
+                                                           json={"model": "race"}) for _ in range(3)]))
 
     results = asyncio.run(deploys())
-    assert [r.status_code for r in results] == [201] * 4, [r.text for r in results]
-    assert sorted(r.json()["version"] for r in results) == [1, 2, 3, 4]
-    for res in results:
-        version = res.json()
+    assert [r.status_code for r in results] == [202] * 3, [r.text for r in results]
+    jobs = [studio.wait(f"/jobs/{r.json()['id']}", lambda j: j["status"] not in ("queued", "running"))
+            for r in results]
+    assert sorted(j["deployed"]["version"] for j in jobs) == [1, 2, 3]
+    for job in jobs:
+        version = job["deployed"]
         data = (studio.home / "models" / "race" / f"v{version['version']}" / "model.onnx").read_bytes()
         assert hashlib.sha256(data).hexdigest() == version["sha256"]
     assert not any((studio.home / "models" / ".incoming").iterdir())
+
+
+def test_deploy_is_a_job_with_stages_and_a_cancel(studio, ready):
+    run = next(r["run"] for r in studio.api("GET", "/runs").json() if r["status"] == "completed")
+    job = studio.api("POST", f"/runs/{run}/deploy", json={"model": "staged"}).json()
+    assert job["kind"] == "deploy" and job["run"] == run and job["status"] == "queued"
+    events = _events(studio, job["id"])
+    stages = [d["stage"] for _, k, d in events if k == "progress"]
+    assert stages == ["export", "parity check", "registration"], events
+    assert [d["status"] for _, k, d in events if k == "status"] == ["queued", "running", "completed"]
+    done = studio.api("GET", f"/jobs/{job['id']}").json()
+    assert done["deployed"]["model"] == "staged" and done["deployed"]["parity"]["passed"]
+    # cancelled while it waits or runs: nothing registered, no file left
+    cancelled = studio.api("POST", f"/runs/{run}/deploy", json={"model": "never"}).json()
+    assert studio.api("POST", f"/jobs/{cancelled['id']}/cancel").status_code == 200
+    end = studio.wait(f"/jobs/{cancelled['id']}", lambda j: j["status"] not in ("queued", "running"))
+    assert end["status"] == "cancelled" and end["deployed"] is None
+    assert all(m["name"] != "never" for m in studio.api("GET", "/models").json())
+    assert not any((studio.home / "models" / ".incoming").iterdir())
+    missing = studio.api("POST", "/runs/no-such-run/deploy", json={"model": "x"})
+    assert missing.status_code == 404
 
 
 def test_a_studio_job_trains_with_the_threads_the_cli_uses(studio, ready, tmp_path):

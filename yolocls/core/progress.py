@@ -26,9 +26,14 @@ def progress_reporter(path: Path | None, stage: str) -> Callable[[int, int], Non
         if done < total and now - last[0] < MIN_INTERVAL_S:
             return
         last[0] = now
-        atomic_write_text(path, json.dumps({"stage": stage, "done": done, "total": total}))
+        write_progress(path, {"stage": stage, "done": done, "total": total})
 
     return report
+
+
+def write_progress(path: Path, data: dict[str, Any]) -> None:
+    """Write one progress state (a stage reached) at once."""
+    atomic_write_text(path, json.dumps(data))
 
 
 def read_progress(path: Path) -> dict[str, Any] | None:

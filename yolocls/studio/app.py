@@ -32,8 +32,8 @@ def build_studio(settings: StudioSettings) -> Studio:
     settings.home.mkdir(parents=True, exist_ok=True)
     db = Database(settings.db_url)
     engine = JobEngine(settings.ray_address)
-    scheduler = Scheduler(settings, db, engine)
-    registry = Registry(db, engine, settings.folder("models"), settings.folder(".studio/logs"))
+    registry = Registry(db, settings.folder("models"))
+    scheduler = Scheduler(settings, db, engine, register=registry.register)
     return Studio(settings=settings, db=db, engine=engine, scheduler=scheduler, registry=registry)
 
 

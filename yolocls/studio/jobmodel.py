@@ -100,6 +100,7 @@ JobResult = PrepareResult | TrainResult | ExportResult
 class JobKind(_Text):
     PREPARE = "prepare"
     TRAIN = "train"
+    DEPLOY = "deploy"
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,7 @@ class WorkSpec:
 KINDS: dict[JobKind, WorkSpec] = {
     JobKind.PREPARE: WorkSpec("run_prepare", PrepareResult),
     JobKind.TRAIN: WorkSpec("run_train", TrainResult, gpu=True),
+    JobKind.DEPLOY: WorkSpec("run_export", ExportResult),  # then registered by the scheduler as a model version
 }
-EXPORT = WorkSpec("run_export", ExportResult)  # a model deployment's export, awaited by the registry
-ALL_WORK = (*KINDS.values(), EXPORT)
+ALL_WORK = tuple(KINDS.values())
+STAGES = {JobKind.DEPLOY: ("export", "parity check", "registration")}  # the `progress` events' stages, in order

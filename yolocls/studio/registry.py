@@ -1,4 +1,4 @@
-"""Model versions: deploy a run (export with the parity check, in a Ray worker) as `<model>` v1, v2, ...;
+"""Model versions: a deploy job's export (with the parity check, in a Ray worker) registered as `<model>` v1, v2, ...;
 serve any version in-process with the same predictor, limits and micro-batching as `yolocls serve`.
 
 Switching the default version never drops a request: a request keeps the loaded version it started with,
@@ -7,10 +7,11 @@ and loaded versions stay loaded."""
 from __future__ import annotations
 
 import asyncio
-import secrets
+import threading
 from pathlib import Path
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from yolocls.core.errors import ModelError, YoloclsError
 from yolocls.core.fs import file_sha256
@@ -21,10 +22,9 @@ from yolocls.serving.middleware import Metrics
 from yolocls.serving.routes import ServingState
 from yolocls.serving.settings import ServeSettings
 from yolocls.studio.db import Database
-from yolocls.studio.jobmodel import EXPORT, ExportResult
-from yolocls.studio.jobs import JobEngine
+from yolocls.studio.job_events import aware
+from yolocls.studio.jobmodel import ExportResult
 from yolocls.studio.models import ModelVersionRow
-from yolocls.studio.scheduler import aware
 from yolocls.studio.schemas import ModelOut, ModelVersionOut
 
 
@@ -40,40 +40,34 @@ def version_out(row: ModelVersionRow) -> ModelVersionOut:
 
 
 class Registry:
-    def __init__(self, db: Database, engine: JobEngine, models_dir: Path, logs_dir: Path) -> None:
-        self.db, self.engine, self.models_dir, self.logs_dir = db, engine, models_dir, logs_dir
+    def __init__(self, db: Database, models_dir: Path) -> None:
+        self.db, self.models_dir = db, models_dir
         self.loaded: dict[int, ServingState] = {}
-        self._lock = asyncio.Lock()
+        self._lock = asyncio.Lock()  # loading a version
+        self._register_lock = threading.Lock()  # registering one (in the scheduler's thread)
 
-    async def deploy(self, run_dir: Path, model: str) -> ModelVersionOut:
-        """Export the run (parity-checked) in a worker, copy the model in, register the next version."""
-        log = self.logs_dir / f"deploy-{model}-{run_dir.name}.log"
-        incoming = self.models_dir / ".incoming" / f"{secrets.token_hex(8)}.onnx"  # this deploy's own file
-        try:
-            result = await self.engine.wait(self.engine.submit(EXPORT, str(run_dir), str(log), str(incoming)))
-            if not isinstance(result, ExportResult) or not result.ok or result.sha256 is None:
-                raise ModelError(f"deploying run {run_dir.name} failed: {getattr(result, 'error', None)}")
-            return await self._register(model, run_dir, incoming, result)
-        finally:
-            incoming.unlink(missing_ok=True)
-
-    async def _register(self, model: str, run_dir: Path, incoming: Path, result: ExportResult) -> ModelVersionOut:
-        async with self._lock:  # version numbers are given out one at a time
-            with self.db.session() as s:
-                latest = s.scalar(select(func.max(ModelVersionRow.version)).where(ModelVersionRow.model == model))
-                version = (latest or 0) + 1
-                target = self.models_dir / model / f"v{version}" / "model.onnx"
-                target.parent.mkdir(parents=True, exist_ok=True)
-                if file_sha256(incoming) != result.sha256:
-                    raise ModelError(f"deploying run {run_dir.name}: the exported file changed before it was "
-                                     "registered; deploy again")
-                incoming.rename(target)
-                row = ModelVersionRow(model=model, version=version, run_name=run_dir.name, path=str(target),
-                                      sha256=result.sha256, parity=result.parity, is_default=version == 1,
-                                      imgsz=result.imgsz, classes=result.classes)
-                s.add(row)
-                s.flush()
-                return version_out(row)
+    def register(self, s: Session, model: str, run_name: str, incoming: Path, result: ExportResult
+                 ) -> ModelVersionOut:
+        """Move a deploy job's exported file in as the next version of `model`, in the caller's session (the
+        job's own: its completion and the version commit together, so a version is never half-registered);
+        version numbers are given out one at a time."""
+        if not result.ok or result.sha256 is None:
+            raise ModelError(f"deploying run {run_name} failed: {result.error}")
+        with self._register_lock:
+            latest = s.scalar(select(func.max(ModelVersionRow.version)).where(ModelVersionRow.model == model))
+            version = (latest or 0) + 1
+            target = self.models_dir / model / f"v{version}" / "model.onnx"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if file_sha256(incoming) != result.sha256:
+                raise ModelError(f"deploying run {run_name}: the exported file changed before it was registered; "
+                                 "deploy again")
+            incoming.rename(target)
+            row = ModelVersionRow(model=model, version=version, run_name=run_name, path=str(target),
+                                  sha256=result.sha256, parity=result.parity, is_default=version == 1,
+                                  imgsz=result.imgsz, classes=result.classes)
+            s.add(row)
+            s.flush()
+            return version_out(row)
 
     def list(self) -> list[ModelOut]:
         with self.db.session() as s:

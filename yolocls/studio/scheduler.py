@@ -8,76 +8,44 @@ from __future__ import annotations
 
 import json
 import logging
-import secrets
 import shutil
-from datetime import datetime, timezone
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
-from yolocls.core.progress import read_progress
+from yolocls.core.errors import YoloclsError
 from yolocls.studio.db import Database
+from yolocls.studio.job_events import JobEvents, aware, now
 from yolocls.studio.jobmodel import (
     KINDS,
     TERMINAL,
+    ExportResult,
     JobKind,
     JobResult,
     JobStatus,
     PrepareResult,
     TrainResult,
-    check_transition,
 )
 from yolocls.studio.jobs import Handle, JobEngine
-from yolocls.studio.models import DatasetRow, EventRow, JobRow
+from yolocls.studio.models import DatasetRow, JobRow
 from yolocls.studio.published import clean_staging, mark_ready, published
 from yolocls.studio.settings import StudioSettings
-from yolocls.training.batch_progress import read_progress as read_batch_progress
-from yolocls.training.rundir import STOP_FILE, load_run_record, read_epochs
+from yolocls.training.rundir import STOP_FILE
 
 log = logging.getLogger("yolocls.studio")
 
 
-def new_id() -> str:
-    return secrets.token_hex(6)
+# (session, model, run name, exported file, result) -> the version registered
+Register = Callable[[Any, str, str, Path, ExportResult], Any]
 
 
-def now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def aware(value: datetime | None) -> datetime | None:
-    """SQLite returns naive datetimes; every stored time is UTC."""
-    return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
-
-
-class Scheduler:
-    def __init__(self, settings: StudioSettings, db: Database, engine: JobEngine) -> None:
-        self.settings, self.db, self.engine = settings, db, engine
+class Scheduler(JobEvents):
+    def __init__(self, settings: StudioSettings, db: Database, engine: JobEngine, register: Register) -> None:
+        super().__init__(settings)
+        self.db, self.engine, self.register = db, engine, register
         self.handles: dict[str, Handle] = {}
-        self.runs_dir = settings.folder("runs")
-        self.logs_dir = settings.folder(".studio/logs")
-        self._last_progress: dict[str, dict[str, Any]] = {}
-
-    # ---------- events ----------
-
-    def add_event(self, session: Any, job: JobRow, kind: str, data: dict[str, Any]) -> None:
-        session.flush()  # the job row (and its dataset) first: events reference them
-        session.add(EventRow(job_id=job.id, kind=kind, data=data))
-
-    def set_status(self, session: Any, job: JobRow, status: JobStatus, error: str | None = None) -> None:
-        """The one place a job's status changes: checked against the allowed transitions, with its event."""
-        status = check_transition(job.status, status)
-        error = self.settings.relative(error) if error else error
-        job.status, job.error = status.value, error
-        if status == JobStatus.RUNNING:
-            job.started = now()
-        if status in TERMINAL:
-            job.ended = now()
-        self.add_event(session, job, "status", {"status": status.value, "error": error, "run": job.run_name})
-
-    def log_path(self, job_id: str) -> Path:
-        return self.logs_dir / f"{job_id}.log"
 
     # ---------- startup ----------
 
@@ -89,7 +57,9 @@ class Scheduler:
         with self.db.session() as s:
             clean_staging(datasets, s)
             for job in s.scalars(select(JobRow).where(JobRow.status == JobStatus.RUNNING)):
-                if job.kind == JobKind.PREPARE:
+                if job.kind == JobKind.DEPLOY:  # not registered (that is one transaction): export it again
+                    self.set_status(s, job, JobStatus.QUEUED)
+                elif job.kind == JobKind.PREPARE:
                     dataset = s.get(DatasetRow, job.dataset_id) if job.dataset_id else None
                     if dataset is not None and published(datasets, dataset):
                         mark_ready(datasets, dataset)  # published just before the stop
@@ -100,19 +70,6 @@ class Scheduler:
                 else:
                     self._mark_run_interrupted(job.run_name)
                     self.set_status(s, job, JobStatus.INTERRUPTED, "the studio stopped while this job ran; resume it")
-
-    def _mark_run_interrupted(self, run_name: str | None) -> None:
-        if not run_name:
-            return
-        run_dir = self.runs_dir / run_name
-        try:
-            record = load_run_record(run_dir)
-        except Exception:  # a damaged run.json: leave it for the user to see
-            return
-        if record is not None and record.status == "running":
-            record.status, record.ended = "interrupted", now()
-            record.error = f"interrupted; continue with `yolocls train --resume {run_dir}`"
-            record.save(run_dir)
 
     # ---------- the loop body ----------
 
@@ -125,9 +82,9 @@ class Scheduler:
 
     def _start_queued(self, s: Any) -> None:
         running = list(s.scalars(select(JobRow).where(JobRow.status == JobStatus.RUNNING)))
-        free = {JobKind.PREPARE: self.settings.prepare_slots - sum(j.kind == JobKind.PREPARE for j in running),
-                JobKind.TRAIN: self.engine.training_slots(self.settings.cpu_training_slots)
-                - sum(j.kind == JobKind.TRAIN for j in running)}
+        slots = {JobKind.PREPARE: self.settings.prepare_slots, JobKind.DEPLOY: self.settings.deploy_slots,
+                 JobKind.TRAIN: self.engine.training_slots(self.settings.cpu_training_slots)}
+        free = {kind: n - sum(j.kind == kind for j in running) for kind, n in slots.items()}
         for job in s.scalars(select(JobRow).where(JobRow.status == JobStatus.QUEUED).order_by(JobRow.created)):
             if free[job.kind] <= 0:
                 continue
@@ -145,12 +102,15 @@ class Scheduler:
             for key in ("source", "csv", "out"):
                 options[key] = self.home_path(options.get(key))
             return {**options, "progress_file": str(self.progress_path(job.id))}
+        if job.kind == JobKind.DEPLOY:
+            return {"run_dir": str(self.runs_dir / str(job.run_name)), "copy_to": self.home_path(options["incoming"]),
+                    "progress_file": str(self.progress_path(job.id))}
         if "resume" in options:
             return {**options, "resume": str(self.runs_dir / Path(options["resume"]).name)}
         return {**options, "data": self.home_path(options["data"]), "runs_dir": str(self.runs_dir)}
 
     def _start(self, s: Any, job: JobRow) -> None:
-        if job.run_name:
+        if job.kind == JobKind.TRAIN and job.run_name:
             (self.runs_dir / job.run_name / STOP_FILE).unlink(missing_ok=True)
         work = KINDS[JobKind(job.kind)]
         self.handles[job.id] = self.engine.submit(work, self.worker_options(job), str(self.log_path(job.id)))
@@ -177,36 +137,6 @@ class Scheduler:
             self._finish(s, job, self.engine.result(handle))
             self.handles.pop(job.id, None)
 
-    def progress_path(self, job_id: str) -> Path:
-        return self.logs_dir / f"{job_id}.progress.json"
-
-    def _prepare_progress(self, s: Any, job: JobRow) -> None:
-        """A `progress` event each time the preparation's progress file changes (images checked, written)."""
-        data = read_progress(self.progress_path(job.id))
-        if data is not None and data != self._last_progress.get(job.id):
-            self._last_progress[job.id] = data
-            self.add_event(s, job, "progress", data)
-
-    def _progress(self, s: Any, job: JobRow) -> None:
-        if not job.run_name:
-            return
-        run_dir = self.runs_dir / job.run_name
-        record = None
-        try:
-            record = load_run_record(run_dir)
-        except Exception:
-            pass
-        if record is not None:
-            job.epochs_planned = record.epochs_planned
-        for row in read_epochs(run_dir):
-            if row.epoch > job.epochs_done:
-                job.epochs_done = row.epoch
-                self.add_event(s, job, "epoch", {**row.model_dump(), "epochs": job.epochs_planned})
-        batches = read_batch_progress(run_dir)
-        if batches is not None and batches.model_dump() != self._last_progress.get(job.id):
-            self._last_progress[job.id] = batches.model_dump()  # within an epoch: every few seconds
-            self.add_event(s, job, "progress", batches.model_dump())
-
     def free_upload(self, dataset: DatasetRow) -> None:
         """Delete a prepared (or refused) dataset's upload, unless the studio keeps originals
         (`YOLOCLS_KEEP_UPLOADS`): then it stays, unreachable through the API, until the dataset is deleted."""
@@ -216,6 +146,9 @@ class Scheduler:
     def _finish(self, s: Any, job: JobRow, result: JobResult) -> None:
         if isinstance(result, PrepareResult):
             self._finish_prepare(s, job, result)
+            return
+        if isinstance(result, ExportResult):
+            self._finish_deploy(s, job, result)
             return
         if not isinstance(result, TrainResult):
             raise TypeError(f"job {job.id} ({job.kind}) returned {type(result).__name__}")
@@ -240,6 +173,27 @@ class Scheduler:
         if dataset is not None:
             dataset.status, dataset.error = "failed", self.settings.relative(str(result.error))
         self.set_status(s, job, JobStatus.FAILED, result.error)
+
+    def _finish_deploy(self, s: Any, job: JobRow, result: ExportResult) -> None:
+        """Register the exported model as the next version, unless the job was cancelled; the job's own
+        exported file never outlives it."""
+        self._prepare_progress(s, job)
+        self._last_progress.pop(job.id, None)
+        incoming = self.settings.home / job.params["options"]["incoming"]
+        try:
+            if job.cancel_requested is not None:
+                self.set_status(s, job, JobStatus.CANCELLED, "cancelled; nothing was registered")
+            elif not result.ok:
+                self.set_status(s, job, JobStatus.FAILED, result.error)
+            else:
+                self.add_event(s, job, "progress", {"stage": "registration"})
+                version = self.register(s, job.params["model"], str(job.run_name), incoming, result)
+                job.params = {**job.params, "deployed": version.model_dump(mode="json")}
+                self.set_status(s, job, JobStatus.COMPLETED)
+        except YoloclsError as exc:
+            self.set_status(s, job, JobStatus.FAILED, str(exc))
+        finally:
+            incoming.unlink(missing_ok=True)
 
     def stop_running(self, timeout_s: float) -> None:
         """Studio shutdown: ask running training jobs to stop at their next batch (checkpoints complete),
@@ -276,7 +230,7 @@ class Scheduler:
                 self.set_status(s, job, JobStatus.CANCELLED, "cancelled before it started")
                 return
             job.cancel_requested = now()
-            if job.run_name:  # the runner stops at its next batch; checkpoints stay intact
+            if job.kind == JobKind.TRAIN and job.run_name:  # the runner stops at its next batch, checkpoints intact
                 stop = self.runs_dir / job.run_name / STOP_FILE
                 stop.parent.mkdir(parents=True, exist_ok=True)
                 stop.write_text(json.dumps({"job": job.id, "requested": now().isoformat()}))

@@ -65,6 +65,8 @@ class JobOut(BaseModel):
     batches: int | None = Field(default=None, description="Batches per epoch")
     eta_s: float | None = None
     error: str | None = None
+    deployed: ModelVersionOut | None = Field(default=None, description="The model version a completed deploy "
+                                             "job registered")
     created: datetime
     started: datetime | None = None
     ended: datetime | None = None

@@ -15,11 +15,12 @@ from sqlalchemy.orm import Session
 from yolocls.core.errors import YoloclsError
 from yolocls.data.manifest import MANIFEST_NAME, Manifest, SkippedFile, manifest_sha256, manifest_summary
 from yolocls.studio.db import Database
-from yolocls.studio.jobmodel import ACTIVE, RESUMABLE, JobStatus
+from yolocls.studio.job_events import aware
+from yolocls.studio.jobmodel import ACTIVE, RESUMABLE, JobKind, JobStatus
 from yolocls.studio.jobs import JobEngine
 from yolocls.studio.models import DatasetRow, EventRow, JobRow
 from yolocls.studio.registry import Registry
-from yolocls.studio.scheduler import Scheduler, aware
+from yolocls.studio.scheduler import Scheduler
 from yolocls.studio.schemas import DatasetOut, DuplicateGroupOut, JobOut
 from yolocls.studio.settings import StudioSettings
 from yolocls.training.batch_progress import read_progress as read_batch_progress
@@ -197,10 +198,11 @@ class Studio:
         return self._get(JobRow, job_id, "job")
 
     def job_out(self, row: JobRow, with_metrics: bool = True) -> JobOut:
-        epochs = read_epochs(self.scheduler.runs_dir / row.run_name) if row.run_name and with_metrics else []
+        training = row.kind == JobKind.TRAIN and row.run_name is not None and with_metrics
+        epochs = read_epochs(self.scheduler.runs_dir / str(row.run_name)) if training else []
         eta, batch = None, None
-        if row.status == JobStatus.RUNNING and row.run_name and with_metrics:
-            batch = read_batch_progress(self.scheduler.runs_dir / row.run_name)
+        if row.status == JobStatus.RUNNING and training:
+            batch = read_batch_progress(self.scheduler.runs_dir / str(row.run_name))
         if row.status == JobStatus.RUNNING and epochs and row.epochs_planned:
             mean = sum(e.seconds or 0 for e in epochs) / len(epochs)
             eta = round(mean * max(0, row.epochs_planned - epochs[-1].epoch), 1)
@@ -210,7 +212,8 @@ class Studio:
                       run=row.run_name, epoch=epochs[-1].epoch if epochs else row.epochs_done,
                       batch=batch.batch if batch else None, batches=batch.batches if batch else None,
                       epochs=row.epochs_planned, eta_s=eta, error=row.error, created=aware(row.created),  # type: ignore
-                      started=aware(row.started), ended=aware(row.ended), params=row.params, metrics=epochs)
+                      started=aware(row.started), ended=aware(row.ended), params=row.params, metrics=epochs,
+                      deployed=(row.params or {}).get("deployed"))
 
     def events_after(self, job_id: str, last_id: int) -> list[EventRow]:
         with self.db.session() as s:

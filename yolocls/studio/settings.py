@@ -40,6 +40,7 @@ class StudioSettings(BaseSettings):
     max_queued_jobs: int = Field(default=100, ge=1, description="Most jobs waiting to start (429 above)")
     cpu_training_slots: int = Field(default=1, ge=1, description="Training jobs at once on a CPU-only cluster")
     prepare_slots: int = Field(default=1, ge=1, description="Dataset preparation jobs at once")
+    deploy_slots: int = Field(default=1, ge=1, description="Model deployments (export + parity check) at once")
     cancel_grace_s: float = Field(default=60.0, ge=0, description="A cancelled job that has not stopped after "
                                   "this long is killed")
     poll_s: float = Field(default=0.25, gt=0, description="How often jobs are checked for progress")

@@ -77,16 +77,22 @@ def run_train(options: dict[str, Any], log: str) -> TrainResult:
         return TrainResult(status=status, run=str(run_dir), error=record.error)
 
 
-def run_export(run_dir: str, log: str, copy_to: str) -> ExportResult:
-    """ONNX export with the parity check, its own file placed at `copy_to` -> its hash, parity, size and classes,
-    or the error."""
+def run_export(options: dict[str, Any], log: str) -> ExportResult:
+    """Options {"run_dir", "copy_to", "progress_file"} -> ONNX export with the parity check, its own file placed
+    at `copy_to`: its hash, parity, size and classes, or the error. Stages go to the progress file."""
+    from yolocls.core.progress import write_progress
+
+    progress = Path(options["progress_file"])
     with _log_to(Path(log)):
         try:
             from yolocls.export import ExportOptions, export_model
 
-            record = export_model(ExportOptions(run_dir=Path(run_dir), copy_to=Path(copy_to)))
-            return ExportResult(ok=True, path=copy_to, sha256=record.sha256, parity=record.parity.model_dump(),
-                                imgsz=record.imgsz, classes=record.classes)
+            write_progress(progress, {"stage": "export"})
+            Path(options["copy_to"]).unlink(missing_ok=True)  # a retry after a restart starts clean
+            record = export_model(ExportOptions(run_dir=Path(options["run_dir"]), copy_to=Path(options["copy_to"])))
+            write_progress(progress, {"stage": "parity check", "parity": record.parity.model_dump()})
+            return ExportResult(ok=True, path=options["copy_to"], sha256=record.sha256,
+                                parity=record.parity.model_dump(), imgsz=record.imgsz, classes=record.classes)
         except BaseException as exc:
             print(f"export failed: {_error(exc)}", flush=True)
             return ExportResult(ok=False, error=_error(exc))

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse
 
 from yolocls.core.errors import YoloclsError
+from yolocls.studio.job_events import new_id
 from yolocls.studio.jobmodel import JobKind, JobStatus
 from yolocls.studio.models import DatasetRow, JobRow
-from yolocls.studio.scheduler import new_id
 from yolocls.studio.schemas import DatasetCreated, DatasetOut
 from yolocls.studio.service import Conflict, NotFound, studio_of
 from yolocls.studio.thumbs import THUMB_MAX, image_response, inside

@@ -12,9 +12,9 @@ from sqlalchemy import func, select
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from yolocls.core.errors import ConfigError, YoloclsError
+from yolocls.studio.job_events import new_id
 from yolocls.studio.jobmodel import RESUMABLE, TERMINAL, JobKind, JobStatus
 from yolocls.studio.models import JobRow
-from yolocls.studio.scheduler import new_id
 from yolocls.studio.schemas import JobCreate, JobOut
 from yolocls.studio.service import Conflict, Studio, studio_of
 from yolocls.training.hyperparams import check_hyperparams, parse_device

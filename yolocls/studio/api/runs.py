@@ -9,9 +9,13 @@ from fastapi.responses import FileResponse
 
 from yolocls.evaluation.summary import RunSummary, leaderboard
 from yolocls.studio import runs as run_views
-from yolocls.studio.schemas import ConfusionOut, DeployRequest, ModelVersionOut, PredictionRow, PreviewOut, RunDetail
-from yolocls.studio.service import studio_of
+from yolocls.studio.job_events import new_id
+from yolocls.studio.jobmodel import JobKind, JobStatus
+from yolocls.studio.models import JobRow
+from yolocls.studio.schemas import ConfusionOut, DeployRequest, JobOut, PredictionRow, PreviewOut, RunDetail
+from yolocls.studio.service import Conflict, studio_of
 from yolocls.studio.thumbs import THUMB_MAX, image_response
+from yolocls.training.rundir import weights_path
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 
@@ -68,9 +72,22 @@ def run_preview(request: Request, name: str, epoch: int | None = Query(default=N
     return run_views.preview(run_views.run_folder(studio_of(request).scheduler.runs_dir, name), epoch)
 
 
-@router.post("/{name}/deploy", status_code=201, response_model=ModelVersionOut,
-             summary="Export the run (with the parity check) and register it as the next version of a model")
-async def deploy(request: Request, name: str, req: DeployRequest) -> ModelVersionOut:
+@router.post("/{name}/deploy", status_code=202, response_model=JobOut,
+             summary="Queue a deploy job: export the run (with the parity check) and register it as the next "
+                     "version of a model; follow GET /jobs/{id}/events (stages: export, parity check, registration)")
+def deploy(request: Request, name: str, req: DeployRequest) -> JobOut:
     studio = studio_of(request)
-    run_dir = run_views.run_folder(studio.scheduler.runs_dir, name)
-    return await studio.registry.deploy(run_dir, req.model)
+    run_dir = run_views.run_folder(studio.scheduler.runs_dir, name)  # 404 for an unknown run
+    if not weights_path(run_dir, "best").is_file():
+        raise Conflict(f"run {name} has no trained weights (weights/best.pt) yet; deploy a completed run")
+    studio.check_queue()
+    job_id = new_id()
+    # the job's own exported file, under the home (names, not paths, are stored)
+    params = {"model": req.model, "options": {"incoming": f"models/.incoming/{job_id}.onnx"}}
+    with studio.db.session() as s:
+        job = JobRow(id=job_id, kind=JobKind.DEPLOY.value, status=JobStatus.QUEUED.value, run_name=run_dir.name,
+                     params=params, epochs_planned=0, epochs_done=0)
+        s.add(job)
+        studio.scheduler.add_event(s, job, "status", {"status": JobStatus.QUEUED.value, "error": None,
+                                                      "run": run_dir.name})
+    return studio.job_out(studio.job_row(job_id), with_metrics=False)

@@ -159,6 +159,23 @@ const Studio = (() => {
     return () => { stopped = true; ctrl.abort(); };
   }
 
+  /** Queue a deploy job for a run and follow its stages (export, parity check, registration); resolves with the
+   *  registered model version, rejects with the job's error. */
+  const DEPLOY_STAGES = { queued: "Waiting for a free slot…", export: "Exporting to ONNX…",
+    "parity check": "Checking parity with the PyTorch model…", registration: "Registering the version…" };
+  async function deployRun(run, model, onStage) {
+    const job = await post(`/runs/${encodeURIComponent(run)}/deploy`, { model });
+    onStage(DEPLOY_STAGES.queued);
+    await new Promise((resolve) => {
+      events(`/jobs/${encodeURIComponent(job.id)}/events`, (kind, data) => {
+        if (kind === "progress" && data.stage) onStage(DEPLOY_STAGES[data.stage] || data.stage);
+      }, resolve);
+    });
+    const done = await api(`/jobs/${encodeURIComponent(job.id)}`);
+    if (done.status !== "completed" || !done.deployed) throw new Error(done.error || `deploy ${done.status}`);
+    return done.deployed;
+  }
+
   /** POST a FormData with upload progress (XHR: fetch has no upload progress). Resolves with the JSON body. */
   function upload(path, form, onProgress) {
     return new Promise((resolve, reject) => {
@@ -237,7 +254,7 @@ const Studio = (() => {
     return { update };
   }
 
-  return { h, api, raw, post, img, paged, events, upload, flash, pct, num, duration, status, datasetImage, runImage,
+  return { h, api, raw, post, img, paged, events, deployRun, upload, flash, pct, num, duration, status, datasetImage, runImage,
            lineChart, askKey, dropZone, COLOURS };
 })();
 

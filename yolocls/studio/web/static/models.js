@@ -1,7 +1,7 @@
 /* Models: versions and the default, deploy a run, and try a model on an image (top-k bars + heatmap). */
 "use strict";
 (() => {
-  const { h, api, raw, post, flash, pct } = Studio;
+  const { h, api, raw, post, deployRun, flash, pct } = Studio;
   const $ = (x) => document.getElementById(x);
 
   let versions = {};  // "model|version" (version "" = default) -> the version's details
@@ -46,9 +46,9 @@
   async function deploy(ev) {
     ev.preventDefault();
     $("deploy-btn").disabled = true;
-    $("deploy-status").textContent = "Exporting and checking parity…";
+    $("deploy-status").textContent = "Deploying…";
     try {
-      const v = await post(`/runs/${encodeURIComponent($("deploy-run").value)}/deploy`, { model: $("deploy-model").value.trim() });
+      const v = await deployRun($("deploy-run").value, $("deploy-model").value.trim(), (text) => { $("deploy-status").textContent = text; });
       $("deploy-status").textContent = `Deployed ${v.model} v${v.version} (parity top-1 agreement ${pct(v.parity.top1_agreement)}).`;
       await loadModels();
       $("try-model").value = `${v.model}|`;

@@ -2,7 +2,7 @@
    an epoch slider; after training the confusion matrix (cells open their images), per-class table, mistakes. */
 "use strict";
 (() => {
-  const { h, api, raw, post, img, events, flash, pct, num, duration, status, runImage } = Studio;
+  const { h, api, raw, post, img, events, deployRun, flash, pct, num, duration, status, runImage } = Studio;
   const run = document.getElementById("run").dataset.run;
   const $ = (x) => document.getElementById(x);
   const RUNNING = new Set(["queued", "running"]);
@@ -171,9 +171,9 @@
   async function deploy(ev) {
     ev.preventDefault();
     $("deploy").disabled = true;
-    $("deploy-result").textContent = "Exporting and checking parity…";
+    $("deploy-result").textContent = "Deploying…";
     try {
-      const v = await post(`/runs/${encodeURIComponent(run)}/deploy`, { model: $("deploy-name").value.trim() });
+      const v = await deployRun(run, $("deploy-name").value.trim(), (text) => { $("deploy-result").textContent = text; });
       $("deploy-result").textContent = "";
       $("deploy-result").append(`Deployed ${v.model} v${v.version}. `, h("a", { href: `/models#${encodeURIComponent(v.model)}` }, "Try it"));
     } catch (e) { $("deploy-result").textContent = ""; flash(e.message); }
@@ -185,7 +185,7 @@
   async function load() {
     const wanted = new URLSearchParams(location.search).get("job");
     const jobs = await api("/jobs");
-    const mine = jobs.filter((j) => j.run === run);
+    const mine = jobs.filter((j) => j.run === run && j.kind === "train");  // (deploy jobs name their run too)
     job = mine.find((j) => j.id === wanted) || mine[0] || null;
     $("deploy-name").value = run.split("-")[0].replace(/[^A-Za-z0-9_.-]/g, "") || "model";
     if (!job) {  // a run from the command line: everything is on disk already
