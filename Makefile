@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.yolocls-installed
 
-.PHONY: setup demo test lint bench-prepare docker-test browser-deps clean
+.PHONY: setup demo test test-fast lint bench-prepare docker-test browser-deps clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# The unit layer only (no studio, browser, training or server subprocesses): under a minute, while developing.
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow and not integration"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check yolocls tests bench scripts

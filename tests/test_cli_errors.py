@@ -59,6 +59,7 @@ def test_export_record_without_path_is_one_line_for_serve_and_predict(tmp_path, 
     assert out.returncode == 2 and "export.json" in one_line(out.stderr)
 
 
+@pytest.mark.integration
 def test_corrupt_run_json_is_one_line_for_report(trained_run, tmp_path, capsys):
     broken = tmp_path / "broken"
     shutil.copytree(trained_run, broken, ignore=shutil.ignore_patterns("report"))
@@ -131,6 +132,7 @@ def _auc_by_counting(p_pos: np.ndarray, y: np.ndarray) -> float:
     return float(wins / (len(pos) * len(neg)))
 
 
+@pytest.mark.integration
 def test_two_class_report_has_a_roc_auc(tmp_path):
     """scikit-learn needs the positive-class column for two classes; the AUC is checked against a count over
     probabilities from Ultralytics' own predictor (a separate decode/preprocess/inference path)."""

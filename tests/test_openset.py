@@ -57,6 +57,7 @@ def _png(image) -> bytes:  # type: ignore[no-untyped-def]
     return buf.getvalue()
 
 
+@pytest.mark.integration
 def test_a_fourth_class_is_mostly_rejected_while_known_classes_are_answered(openset_run, capsys):
     run_dir, ood = openset_run
     assert main(["report", str(run_dir), "--ood", str(ood)]) == 0

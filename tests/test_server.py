@@ -165,6 +165,7 @@ def live_server(onnx_path):
     proc.wait(timeout=20)
 
 
+@pytest.mark.integration
 def test_serve_with_two_worker_processes(onnx_path):
     proc, url = _start_server(onnx_path, "--workers", "2")
     try:
@@ -279,6 +280,7 @@ def closed_by_server(sock: socket.socket) -> bool:
         return True
 
 
+@pytest.mark.integration
 def test_idle_and_half_sent_connections_are_closed_and_the_server_keeps_answering(onnx_path):
     proc, url = _start_server(onnx_path.parent.parent, env_extra={"YOLOCLS_HEADER_TIMEOUT_S": "2"})
     try:

@@ -142,6 +142,7 @@ def test_train_rejects_folder_that_is_not_a_prepared_dataset(make_class_folders,
     assert "not a prepared dataset" in capsys.readouterr().err
 
 
+@pytest.mark.integration
 def test_train_offline_in_network_namespace_with_scratch_fallback_message(tmp_path):
     if shutil.which("unshare") is None or os.geteuid() != 0:
         pytest.skip("needs root and unshare to create a network namespace")
@@ -167,6 +168,7 @@ def test_train_offline_in_network_namespace_with_scratch_fallback_message(tmp_pa
     assert (tmp_path / "runs" / "offline" / "results.png").is_file()  # plots were drawn without a download
 
 
+@pytest.mark.integration
 def test_train_uses_weights_from_weights_dir_and_never_overwrites_runs(learnable_dataset, trained_run, tmp_path):
     wdir = tmp_path / "weights"
     wdir.mkdir()
@@ -181,6 +183,7 @@ def test_train_uses_weights_from_weights_dir_and_never_overwrites_runs(learnable
     assert record["weights_source"] == "weights-dir" and record["weights"] == str(wdir / "yolov8n-cls.pt")
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupted_run_is_marked_and_resumable(learnable_dataset, tmp_path, sig):
     runs = tmp_path / "runs"
@@ -313,6 +316,7 @@ def test_best_epoch_is_the_last_of_tied_epochs_as_ultralytics_saves_best_pt():
     assert best_from_results(rows)[0] == 3
 
 
+@pytest.mark.integration
 def test_early_stop_with_ties_records_the_truth(learnable_dataset, tmp_path, capsys):
     """SGD at lr0 0.9 is stuck at chance: val top-1 ties every epoch, and patience 2 stops the run early."""
     runs = tmp_path / "runs"
@@ -333,6 +337,7 @@ def test_early_stop_with_ties_records_the_truth(learnable_dataset, tmp_path, cap
     assert record["last_metrics"]["metrics/accuracy_top1"] == pytest.approx(float(last["metrics/accuracy_top1"]))
 
 
+@pytest.mark.integration
 def test_ctrl_c_after_the_last_epoch_leaves_a_completed_run(learnable_dataset, tmp_path):
     """A signal during final validation / checkpoint stripping: the run is complete, not 'interrupted'."""
     runs = tmp_path / "runs"
