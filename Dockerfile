@@ -49,7 +49,7 @@ CMD ["yolocls", "--help"]
 FROM train AS studio
 # State (datasets/, runs/, models/, studio.db) lives in the /data volume. Binding 0.0.0.0 needs
 # YOLOCLS_API_KEY (or --insecure). Ray needs shared memory: run with --shm-size=2g or more.
-ENV YOLOCLS_HOME=/data YOLOCLS_HOST=0.0.0.0 YOLOCLS_PORT=8080
+ENV YOLOCLS_HOME=/data YOLOCLS_STUDIO_HOST=0.0.0.0 YOLOCLS_STUDIO_PORT=8080
 VOLUME /data
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 from yolocls.core.errors import ConfigError
@@ -13,8 +14,8 @@ def add_studio(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("studio", help="run the self-hosted studio: upload, train on Ray, watch, deploy (HTTP API)",
                        description="Serves the studio API under /api/v1 (OpenAPI at /docs). State lives in --home: "
                                    "datasets/, runs/ (shared with the CLI), models/ and studio.db.")
-    p.add_argument("--host", default=None, help="default 127.0.0.1 (env YOLOCLS_HOST)")
-    p.add_argument("--port", type=int, default=None, help="default 8080 (env YOLOCLS_PORT)")
+    p.add_argument("--host", default=None, help="default 127.0.0.1 (env YOLOCLS_STUDIO_HOST)")
+    p.add_argument("--port", type=int, default=None, help="default 8080 (env YOLOCLS_STUDIO_PORT)")
     p.add_argument("--home", type=Path, default=None, help="project folder (default: the current folder)")
     p.add_argument("--ray-address", default=None, help="join this Ray cluster (default: RAY_ADDRESS, else local)")
     p.add_argument("--insecure", action="store_true", help="allow a non-loopback --host without YOLOCLS_API_KEY")
@@ -29,9 +30,13 @@ def cmd_studio(args: argparse.Namespace) -> int:
     from yolocls.studio.app import create_studio_app
     from yolocls.studio.settings import StudioSettings
 
+    old_env, warnings = StudioSettings.deprecated_env(dict(os.environ))
+    for line in warnings:
+        print(line, file=sys.stderr, flush=True)
     flags = {"host": args.host, "port": args.port, "home": args.home, "ray_address": args.ray_address,
              "insecure": True if args.insecure else None}
-    settings = StudioSettings(**{k: v for k, v in flags.items() if v is not None})  # type: ignore[arg-type]
+    values = {**old_env, **{k: v for k, v in flags.items() if v is not None}}
+    settings = StudioSettings(**values)  # type: ignore[arg-type]
     if settings.api_key is None and not is_loopback(settings.host) and not settings.insecure:
         raise ConfigError(f"--host {settings.host} would expose the studio without YOLOCLS_API_KEY; set a key, or "
                           "pass --insecure to accept that anyone who can reach the port can use it")

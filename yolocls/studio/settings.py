@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from yolocls.serving.settings import ApiKey
@@ -18,8 +18,10 @@ class StudioSettings(BaseSettings):
 
     home: Path = Field(default_factory=Path.cwd, description="Project folder: datasets/, runs/, models/, the "
                        "database; the same datasets/ and runs/ the CLI uses")
-    host: str = "127.0.0.1"
-    port: int = Field(default=8080, ge=1, le=65535)
+    # Not YOLOCLS_HOST/YOLOCLS_PORT: those are `yolocls serve`'s, and both may run on one machine (the old names
+    # still work for the studio when the new ones are not set, with a deprecation line: `deprecated_env`)
+    host: str = Field(default="127.0.0.1", validation_alias=AliasChoices("YOLOCLS_STUDIO_HOST", "host"))
+    port: int = Field(default=8080, ge=1, le=65535, validation_alias=AliasChoices("YOLOCLS_STUDIO_PORT", "port"))
     database_url: str | None = Field(default=None, description="SQLAlchemy URL (default: sqlite in home)")
     ray_address: str | None = Field(default=None, description="Join this Ray cluster (default: RAY_ADDRESS, "
                                     "else a local Ray started by the studio)")
@@ -47,6 +49,19 @@ class StudioSettings(BaseSettings):
     sse_ping_s: float = Field(default=15.0, gt=0, description="A keep-alive comment on an event stream this often "
                               "(proxies close streams that stay silent during a long epoch)")
 
+
+    @classmethod
+    def deprecated_env(cls, environ: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+        """Values the studio still takes from `yolocls serve`'s YOLOCLS_HOST/YOLOCLS_PORT, and the lines saying
+        so (when the studio's own YOLOCLS_STUDIO_HOST/PORT are not set)."""
+        values, lines = {}, []
+        for field, old, new in (("host", "YOLOCLS_HOST", "YOLOCLS_STUDIO_HOST"),
+                                ("port", "YOLOCLS_PORT", "YOLOCLS_STUDIO_PORT")):
+            if old in environ and new not in environ:
+                values[field] = environ[old]
+                lines.append(f"warning: {old} is `yolocls serve`'s setting; for the studio it is deprecated, use "
+                             f"{new}")
+        return values, lines
 
     @field_validator("home")
     @classmethod
