@@ -5,10 +5,12 @@ Everything that knows where things live inside `runs/<name>/` is here; train, re
 
 from __future__ import annotations
 
+import atexit
 import csv
 import json
 import os
 import shutil
+import tempfile
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -232,13 +234,25 @@ def weights_path(run_dir: Path, which: str) -> Path:
     return run_dir / WEIGHTS_DIR / f"{which}.pt"
 
 
+def readable_checkpoint(path: Path) -> Path:
+    """`path`, or, when a killed write cut it, a copy of the complete previous version (`<name>.prev`) in a
+    temporary folder removed at exit: readers never write to a run folder (only training repairs one:
+    `repair_checkpoints`), and Ultralytics only loads files named `*.pt`."""
+    prev = path.with_name(path.name + ".prev")
+    if not prev.is_file() or (path.is_file() and zipfile.is_zipfile(path)) or not zipfile.is_zipfile(prev):
+        return path
+    folder = Path(tempfile.mkdtemp(prefix="yolocls-weights-"))
+    atexit.register(shutil.rmtree, folder, True)
+    return Path(shutil.copy2(prev, folder / path.name))
+
+
 def run_weights(run_dir: Path, which: str, action: str) -> tuple[Path, Path]:
-    """(resolved run folder, its weights/<which>.pt), with errors naming what is missing."""
+    """(resolved run folder, its weights/<which>.pt, or the complete copy a killed write left), with errors naming
+    what is missing. Reads only."""
     run_dir = run_dir.expanduser().resolve()
     if not run_dir.is_dir():
         raise RunError(f"{run_dir}: run folder not found")
-    repair_checkpoints(run_dir)
-    weights = weights_path(run_dir, which)
+    weights = readable_checkpoint(weights_path(run_dir, which))
     if not weights.is_file():
         raise RunError(f"{weights}: no weights to {action} (the run has not finished an epoch?); train first"
                        f"{' or choose --weights last' if which == 'best' else ''}")
