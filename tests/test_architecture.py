@@ -67,3 +67,21 @@ def test_long_functions_say_why(path: Path):
             assert length <= MAX_FUNCTION_LINES or reason, (
                 f"{path.name}:{node.lineno} {node.name}() has {length} lines; split it or write "
                 f"'{LONG_REASON} <why>' above it")
+
+
+def test_the_run_folder_layout_is_spelled_in_one_module():
+    """core/runlayout.py owns a run folder's file names: no other module has them as string literals."""
+    import ast
+
+    from yolocls.core import runlayout
+
+    names = {v for k, v in vars(runlayout).items() if k.isupper() and isinstance(v, str)} - {"weights", "report"}
+    owner = Path(runlayout.__file__).resolve()
+    found = []
+    for path in (Path(runlayout.__file__).resolve().parent.parent).rglob("*.py"):
+        if path.resolve() == owner:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in names:
+                found.append(f"{path.name}:{node.lineno} {node.value!r}")
+    assert not found, found

@@ -17,15 +17,15 @@ from tqdm import tqdm
 from yolocls import __version__
 from yolocls.core.errors import ConfigError, ModelError, YoloclsError
 from yolocls.core.fs import atomic_path, atomic_write_text, file_sha256, publish_dir, staging_dir
+from yolocls.core.runlayout import EXPORT_FAILED_RECORD, EXPORT_RECORD
 from yolocls.data.layout import choose_split, list_split
 from yolocls.evaluation.openset import KNOWN_RECALL, TARGET_PRECISION, fit_policy
 from yolocls.inference.cam_graph import CAM_OUTPUT, add_cam_output
-from yolocls.inference.onnx_predictor import EXPORT_RECORD, META_KEY, OnnxPredictor
+from yolocls.inference.onnx_predictor import META_KEY, OnnxPredictor
 from yolocls.inference.openset import OpenSetPolicy
 from yolocls.inference.predictor import predict_paths
 from yolocls.training.rundir import dataset_of_run, run_weights
 
-FAILED_RECORD = "export-failed.json"
 MIN_AGREEMENT = 0.995
 MAX_PROB_DIFF = 1e-3
 PREPROCESSING = {
@@ -214,12 +214,12 @@ def export_model(opts: ExportOptions) -> ExportRecord:
             preprocessing=PREPROCESSING, parity=parity, openset=policy, created=datetime.now(timezone.utc),
             yolocls_version=__version__)
         if not parity.passed:
-            _write_record(record, run_dir / FAILED_RECORD)
+            _write_record(record, run_dir / EXPORT_FAILED_RECORD)
             raise ParityFailed(
                 f"parity check FAILED on {parity.images} {split} images: top-1 agreement "
                 f"{parity.top1_agreement:.4f} (need >= {MIN_AGREEMENT}), max probability difference "
                 f"{parity.max_prob_diff:.2e} (need <= {MAX_PROB_DIFF}); nothing was published (details in "
-                f"{run_dir / FAILED_RECORD})")
+                f"{run_dir / EXPORT_FAILED_RECORD})")
         if opts.copy_to is not None and exported.is_file():
             with atomic_path(opts.copy_to) as tmp:
                 shutil.copyfile(exported, tmp)

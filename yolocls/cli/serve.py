@@ -9,6 +9,7 @@ from typing import Any
 from yolocls.cli.train import add_openset_flags
 from yolocls.core.errors import ConfigError
 from yolocls.core.limits import available_cpus
+from yolocls.core.runlayout import EXPORT_RECORD
 
 
 def add_serving(sub: argparse._SubParsersAction) -> None:
@@ -63,7 +64,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(f"open set: temperature {o.temperature:.3f}, thresholds {min(o.thresholds.values()):.3f}.."
               f"{max(o.thresholds.values()):.3f} (target precision {o.target_precision} on {p.split}); "
               "predictions below them answer 'unknown' unless ?abstain=false")
-    print(f"record: {args.run_dir / 'export.json'}")
+    print(f"record: {args.run_dir / EXPORT_RECORD}")
     return 0
 
 

@@ -16,20 +16,28 @@ from tqdm import tqdm
 from yolocls.core.errors import ConfigError
 from yolocls.core.fs import publish_dir, staging_dir
 from yolocls.core.limits import available_cpus
+from yolocls.core.runlayout import (
+    CONFUSION_FILE,
+    METRICS_FILE,
+    OPENSET_FILE,
+    PER_CLASS_FILE,
+    PREDICTIONS_FILE,
+    REPORT_DIR,
+    REPORT_HTML,
+)
 from yolocls.data.layout import choose_split, list_split
 from yolocls.evaluation.metrics import compute_metrics, confusion
 from yolocls.evaluation.mistakes import draw_mistakes
 from yolocls.evaluation.openset import FEW_IMAGES, KNOWN_RECALL, TARGET_PRECISION, OpenSetReport, openset_report
 from yolocls.evaluation.plots import plot_confusion, plot_risk_coverage, plot_training_curves
 from yolocls.evaluation.report_html import write_html
-from yolocls.evaluation.summary import METRICS_FILE, REPORT_DIR, ReportMetrics
+from yolocls.evaluation.summary import ReportMetrics
 from yolocls.inference.predictor import Predictor, predict_paths, top_k
 from yolocls.training.rundir import dataset_of_run, read_results, run_weights
 
 if TYPE_CHECKING:
     from yolocls.evaluation.torch_predictor import TorchPredictor
 
-OPENSET_FILE = "openset.json"
 
 
 class ReportOptions(BaseModel):
@@ -110,7 +118,7 @@ def _write_tables(out: Path, ev: Evaluation, metrics: ReportMetrics) -> pd.DataF
     (out / METRICS_FILE).write_text(metrics.model_dump_json(indent=2), encoding="utf-8")
     per_class = pd.DataFrame([{"class": c, **m.model_dump()} for c, m in metrics.per_class.items()],
                              columns=["class", "precision", "recall", "f1", "support", "avg_confidence"])
-    per_class.to_csv(out / "per_class.csv", index=False)
+    per_class.to_csv(out / PER_CLASS_FILE, index=False)
     top5 = top_k(probs, 5)
     pd.DataFrame({
         "path": [p.relative_to(ev.dataset).as_posix() for p in ev.paths],
@@ -118,9 +126,9 @@ def _write_tables(out: Path, ev: Evaluation, metrics: ReportMetrics) -> pd.DataF
         "confidence": conf.round(6), "correct": pred == y_true,
         "top5": ["|".join(classes[j] for j in row) for row in top5],
         "top5_confidence": ["|".join(f"{probs[i, j]:.6f}" for j in row) for i, row in enumerate(top5)],
-    }).to_csv(out / "predictions.csv", index=False)
+    }).to_csv(out / PREDICTIONS_FILE, index=False)
     pd.DataFrame(confusion(y_true, pred, len(classes)), index=pd.Index(classes, name="true\\predicted"),
-                 columns=classes).to_csv(out / "confusion_matrix.csv")
+                 columns=classes).to_csv(out / CONFUSION_FILE)
     return per_class
 
 
@@ -185,6 +193,6 @@ def print_report_summary(result: ReportResult, file: TextIO | None = None) -> No
         if o.fitted_images < FEW_IMAGES:
             print(f"  note: fitted on only {o.fitted_images} {o.fitted_on} images; temperature and thresholds are "
                   f"noisy below {FEW_IMAGES}", file=file)
-    print(f"report: {result.report_dir / 'report.html'}", file=file)
+    print(f"report: {result.report_dir / REPORT_HTML}", file=file)
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from yolocls.core.runlayout import REPORT_FILES, REPORT_HTML
 from yolocls.evaluation.openset import FEW_IMAGES, OpenSetReport
 from yolocls.evaluation.summary import ReportMetrics
 from yolocls.training.rundir import load_run_record
@@ -51,7 +52,7 @@ def write_html(out: Path, run_dir: Path, metrics: ReportMetrics, per_class: pd.D
     rows = "".join(f"<tr><th>{k}</th><td>{'n/a' if v is None else f'{v:.4f}'}</td></tr>" for k, v in headline.items())
     arg_rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(json.dumps(v))}</td></tr>"
                        for k, v in args.items())
-    files = ["metrics.json", "per_class.csv", "predictions.csv", "confusion_matrix.csv", "openset.json"]
+    files = list(REPORT_FILES)
     style = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}"
              "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}"
              "img{max-width:100%;border:1px solid #eee;margin:.5em 0}")
@@ -69,4 +70,4 @@ weights {html.escape(metrics.weights)}.</p>
 <h2>Files</h2><ul>{''.join(f'<li><a href="{f}">{f}</a></li>' for f in files)}</ul>
 <p>confusion_matrix.csv: rows = TRUE class, columns = PREDICTED class.</p>
 <h2>Training arguments (run.json)</h2><table>{arg_rows}</table></body></html>"""
-    (out / "report.html").write_text(body, encoding="utf-8")
+    (out / REPORT_HTML).write_text(body, encoding="utf-8")

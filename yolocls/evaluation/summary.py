@@ -10,10 +10,8 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from yolocls.core.errors import RunError, YoloclsError
-from yolocls.training.rundir import WEIGHTS_DIR, load_run_record
-
-REPORT_DIR = "report"
-METRICS_FILE = "metrics.json"
+from yolocls.core.runlayout import METRICS_FILE, REPORT_DIR, WEIGHTS_DIR
+from yolocls.training.rundir import load_run_record
 
 
 class ClassMetrics(BaseModel):

@@ -12,10 +12,10 @@ import numpy as np
 from yolocls.core.errors import ModelError
 from yolocls.core.fs import file_sha256
 from yolocls.core.limits import available_cpus
+from yolocls.core.runlayout import EXPORT_RECORD, onnx_path
 from yolocls.inference.openset import OpenSetPolicy, policy_of
 
 META_KEY = "yolocls"
-EXPORT_RECORD = "export.json"  # written by `yolocls export` into the run folder
 
 
 def read_metadata(custom: dict[str, str]) -> dict[str, Any]:
@@ -123,7 +123,7 @@ def resolve_model_path(path: Path) -> Path:
             candidate = path / _exported_file(record)
             if candidate.suffix == ".onnx" and candidate.is_file():
                 return candidate
-        candidate = path / "weights" / "best.onnx"
+        candidate = onnx_path(path)
         if candidate.is_file():
             return candidate
         raise ModelError(f"{path}: no exported ONNX model; run `yolocls export {path}` first")

@@ -7,8 +7,9 @@ import csv
 from pathlib import Path
 
 from yolocls.core.errors import YoloclsError
+from yolocls.core.runlayout import CONFUSION_FILE, OPENSET_FILE, PREDICTIONS_FILE, REPORT_DIR, REPORT_HTML, report_rel
 from yolocls.data.layout import SPLITS
-from yolocls.evaluation.summary import REPORT_DIR, read_report_metrics
+from yolocls.evaluation.summary import read_report_metrics
 from yolocls.studio.schemas import ConfusionOut, PredictionRow, PreviewOut, RunDetail
 from yolocls.studio.thumbs import inside
 from yolocls.training.rundir import (
@@ -46,9 +47,11 @@ def served_files(run_dir: Path) -> list[str]:
 def detail(run_dir: Path) -> RunDetail:
     record = load_run_record(run_dir)
     report = read_report_metrics(run_dir)
+    files = served_files(run_dir)
+    named = {"report_html": report_rel(REPORT_HTML), "openset": report_rel(OPENSET_FILE)}
     return RunDetail(run=run_dir.name, record=record.model_dump(mode="json") if record else None,
                      epochs=read_epochs(run_dir), report=report.model_dump(mode="json") if report else None,
-                     files=served_files(run_dir))
+                     files=files, links={k: v for k, v in named.items() if v in files})
 
 
 def run_file(run_dir: Path, rel: str) -> Path:
@@ -96,7 +99,7 @@ def _report_csv(run_dir: Path, name: str) -> list[list[str]]:
 
 
 def confusion(run_dir: Path) -> ConfusionOut:
-    rows = _report_csv(run_dir, "confusion_matrix.csv")
+    rows = _report_csv(run_dir, CONFUSION_FILE)
     metrics = read_report_metrics(run_dir)
     return ConfusionOut(run=run_dir.name, split=metrics.split if metrics else "", classes=rows[0][1:],
                         matrix=[[int(v) for v in r[1:]] for r in rows[1:]])
@@ -104,7 +107,7 @@ def confusion(run_dir: Path) -> ConfusionOut:
 
 def predictions(run_dir: Path, true: str | None, predicted: str | None, wrong: bool, limit: int
                 ) -> list[PredictionRow]:
-    rows = _report_csv(run_dir, "predictions.csv")
+    rows = _report_csv(run_dir, PREDICTIONS_FILE)
     head = {name: i for i, name in enumerate(rows[0])}
     out = [PredictionRow(path=r[head["path"]], true=r[head["true"]], predicted=r[head["predicted"]],
                          confidence=float(r[head["confidence"]])) for r in rows[1:]]

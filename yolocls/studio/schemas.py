@@ -85,6 +85,8 @@ class RunDetail(BaseModel):
     epochs: list[EpochMetrics]
     report: dict[str, Any] | None = Field(description="report/metrics.json when the run has a report")
     files: list[str] = Field(description="Files GET /runs/{name}/files/{path} serves")
+    links: dict[str, str] = Field(default_factory=dict, description="Where the run's named files are (for "
+                                  "GET /runs/{name}/files/{path}), when they exist: report_html, openset")
 
 
 class PreviewOut(BaseModel):

@@ -24,12 +24,18 @@ from pydantic import BaseModel, Field
 from yolocls.core.errors import DatasetError, RunError
 from yolocls.core.fs import atomic_write_text
 
-RUN_RECORD = "run.json"
-EPOCHS_LOG = "epochs.jsonl"  # one EpochMetrics per line, appended after every epoch
-PREVIEW_FILE = "preview.json"  # the evaluation preview: fixed val images, predictions per epoch
-STOP_FILE = ".stop"  # created to ask a running training job to stop at the next batch
-RESULTS_CSV = "results.csv"
-WEIGHTS_DIR = "weights"
+# the names live in core.runlayout (imported here for the training code that used them from this module)
+from yolocls.core.runlayout import (  # noqa: E402
+    EPOCHS_LOG,
+    PREVIEW_FILE,
+    RESULTS_CSV,
+    RUN_RECORD,
+    STOP_FILE,
+    WEIGHTS_DIR,
+    weights_path,
+)
+
+__all__ = ["EPOCHS_LOG", "PREVIEW_FILE", "RESULTS_CSV", "RUN_RECORD", "STOP_FILE", "WEIGHTS_DIR", "weights_path"]
 Status = Literal["running", "completed", "failed", "interrupted"]
 
 
@@ -229,11 +235,6 @@ def repair_checkpoints(run_dir: Path) -> list[str]:
     return restored
 
 
-def weights_path(run_dir: Path, which: str) -> Path:
-    """runs/<name>/weights/<which>.pt (which: best | last)."""
-    return run_dir / WEIGHTS_DIR / f"{which}.pt"
-
-
 def readable_checkpoint(path: Path) -> Path:
     """`path`, or, when a killed write cut it, a copy of the complete previous version (`<name>.prev`) in a
     temporary folder removed at exit: readers never write to a run folder (only training repairs one:
@@ -266,7 +267,7 @@ def dataset_of_run(run_dir: Path, data: Path | None) -> Path:
     else:
         record = load_run_record(run_dir)
         if record is not None:
-            expected, origin = Path(record.dataset), "run.json"
+            expected, origin = Path(record.dataset), RUN_RECORD
         elif (run_dir / "args.yaml").is_file():
             args = yaml.safe_load((run_dir / "args.yaml").read_text()) or {}
             if not args.get("data"):

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from yolocls import __version__
 from yolocls.core.errors import ConfigError, RunError, YoloclsError
 from yolocls.core.offline import import_ultralytics
+from yolocls.core.runlayout import RUN_RECORD
 from yolocls.data.layout import check_class_folders
 from yolocls.data.manifest import load_manifest, manifest_sha256
 from yolocls.training.batch_progress import BatchReporter
@@ -222,7 +223,7 @@ def train(opts: TrainOptions) -> tuple[Path, RunRecord]:
             _finish(record, run_dir, "failed", f"{type(exc).__name__}: {exc}")
         if isinstance(exc, YoloclsError):
             raise
-        raise TrainingFailed(f"training failed: {type(exc).__name__}: {exc} (run record: {run_dir / 'run.json'})"
+        raise TrainingFailed(f"training failed: {type(exc).__name__}: {exc} (run record: {run_dir / RUN_RECORD})"
                              ) from exc
     finally:
         guard.restore()

@@ -6,6 +6,7 @@
   const run = document.getElementById("run").dataset.run;
   const $ = (x) => document.getElementById(x);
   const RUNNING = new Set(["queued", "running"]);
+  let reportHtml = "";  // the report page's path in the run folder (the API's links.report_html)
   let epochs = [];
   let job = null;
   let stop = null;
@@ -135,10 +136,11 @@
     $("after-note").hidden = true;
     $("after-body").hidden = false;
     $("deploy-form").hidden = false;
-    $("report-link").hidden = !detail.files.includes("report/report.html");
+    reportHtml = detail.links.report_html || "";
+    $("report-link").hidden = !reportHtml;
     $("headline").textContent = `${r.split}: ${r.images} images · top-1 ${pct(r.top1)} · macro F1 ${num(r.macro.f1)} · ECE ${num(r.ece)}`;
-    if (detail.files.includes("report/openset.json")) {
-      const o = await api(`/runs/${encodeURIComponent(run)}/files/report/openset.json`);
+    if (detail.links.openset) {
+      const o = await api(`/runs/${encodeURIComponent(run)}/files/${detail.links.openset}`);
       const point = o.operating_point;
       $("openset").textContent = `"Unknown" answers: with the thresholds fitted on ${o.fitted_on} (target precision ` +
         `${o.policy.target_precision}), the model answers ${pct(point.coverage)} of ${o.evaluated_on} with accuracy ` +
@@ -163,7 +165,7 @@
   async function openReport(ev) {
     ev.preventDefault();
     const w = window.open("", "_blank");
-    const blob = await (await raw(`/runs/${encodeURIComponent(run)}/files/report/report.html`)).blob();
+    const blob = await (await raw(`/runs/${encodeURIComponent(run)}/files/${reportHtml}`)).blob();
     const url = URL.createObjectURL(new Blob([blob], { type: "text/html" }));
     if (w) w.location = url; else location.href = url;
   }
