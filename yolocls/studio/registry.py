@@ -97,7 +97,7 @@ class Registry:
 
     async def state(self, model: str, version: int | None) -> ServingState:
         """The loaded version (loading it on first use)."""
-        row = self._row(model, version)
+        row = await asyncio.to_thread(self._row, model, version)
         async with self._lock:
             if row.id not in self.loaded:
                 settings = ServeSettings(model=Path(row.path))  # type: ignore[call-arg]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import ClassVar, TypeVar
@@ -15,7 +16,7 @@ from sqlalchemy.orm import Session
 from yolocls.core.errors import YoloclsError
 from yolocls.data.manifest import MANIFEST_NAME, Manifest, SkippedFile, manifest_sha256, manifest_summary
 from yolocls.studio.db import Database
-from yolocls.studio.job_events import aware
+from yolocls.studio.job_events import aware, new_id
 from yolocls.studio.jobmodel import ACTIVE, RESUMABLE, JobKind, JobStatus
 from yolocls.studio.jobs import JobEngine
 from yolocls.studio.models import DatasetRow, EventRow, JobRow
@@ -23,6 +24,7 @@ from yolocls.studio.registry import Registry
 from yolocls.studio.scheduler import Scheduler
 from yolocls.studio.schemas import DatasetOut, DuplicateGroupOut, JobOut
 from yolocls.studio.settings import StudioSettings
+from yolocls.studio.uploads import Upload
 from yolocls.training.batch_progress import read_progress as read_batch_progress
 from yolocls.training.rundir import read_epochs, weights_path
 
@@ -65,6 +67,7 @@ class Studio:
     engine: JobEngine
     scheduler: Scheduler
     registry: Registry
+    _names_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def datasets_dir(self) -> Path:
@@ -105,6 +108,35 @@ class Studio:
         while self.dataset_name_taken(name):
             name, k = f"{base}-{k}", k + 1
         return name
+
+    def add_upload(self, upload: Upload, dataset_id: str) -> str:
+        """The dataset entry and its preparation job for a received upload; the job's id. Names are settled
+        one upload at a time: a derived name takes the next free suffix, a given name that was taken meanwhile
+        is a 409 (and the upload is deleted)."""
+        home = self.settings.home
+        try:
+            with self._names_lock, self.db.session() as s:
+                if not upload.name_given:
+                    upload.name = self.free_dataset_name(upload.name)
+                elif self.dataset_name_taken(upload.name):  # again: another upload may have taken it meanwhile
+                    raise Conflict(f"name: a dataset named '{upload.name}' exists; choose another name")
+                # Paths relative to the home: they appear in API answers, which never name server folders.
+                options = {"source": str(upload.source.relative_to(home)),
+                           "csv": str(upload.csv.relative_to(home)) if upload.csv else None,
+                           "out": str((self.datasets_dir / upload.name).relative_to(home)), "split": upload.split,
+                           "seed": upload.seed, "keep_conflicts": upload.keep_conflicts}
+                self.replace_failed_dataset(s, upload.name)
+                s.add(DatasetRow(id=dataset_id, name=upload.name, status="preparing",
+                                 source=str(upload.folder.relative_to(home)), options=options))
+                job = JobRow(id=new_id(), kind=JobKind.PREPARE.value, status=JobStatus.QUEUED.value,
+                             dataset_id=dataset_id, params={"options": options}, epochs_planned=0, epochs_done=0)
+                s.add(job)
+                self.scheduler.add_event(s, job, "status", {"status": JobStatus.QUEUED.value, "error": None,
+                                                            "run": None})
+                return job.id
+        except BaseException:
+            shutil.rmtree(upload.folder, ignore_errors=True)
+            raise
 
     def replace_failed_dataset(self, s: Session, name: str) -> None:
         """Drop the failed dataset holding `name` (what is left of its upload too), in session `s`."""

@@ -7,10 +7,7 @@ import asyncio
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse
 
-from yolocls.core.errors import YoloclsError
 from yolocls.studio.job_events import new_id
-from yolocls.studio.jobmodel import JobKind, JobStatus
-from yolocls.studio.models import DatasetRow, JobRow
 from yolocls.studio.schemas import DatasetCreated, DatasetOut
 from yolocls.studio.service import Conflict, NotFound, studio_of
 from yolocls.studio.thumbs import THUMB_MAX, image_response, inside
@@ -27,34 +24,11 @@ async def create_dataset(request: Request) -> DatasetCreated:
     dataset_id = new_id()
     upload = await receive_upload(request, studio.uploads_dir, dataset_id, studio.settings.max_upload_bytes,
                                   name_taken=studio.dataset_name_taken)
-    if not upload.name_given:
-        upload.name = await asyncio.to_thread(studio.free_dataset_name, upload.name)
-    out = studio.datasets_dir / upload.name
-    home = studio.settings.home
-    # Paths relative to the home: they appear in API answers, which never name server folders.
-    options = {"source": str(upload.source.relative_to(home)),
-               "csv": str(upload.csv.relative_to(home)) if upload.csv else None,
-               "out": str(out.relative_to(home)), "split": upload.split, "seed": upload.seed,
-               "keep_conflicts": upload.keep_conflicts}
-    try:
-        with studio.db.session() as s:
-            if studio.dataset_name_taken(upload.name):  # again: another upload may have taken it meanwhile
-                raise Conflict(f"name: a dataset named '{upload.name}' exists; choose another name")
-            studio.replace_failed_dataset(s, upload.name)
-            s.add(DatasetRow(id=dataset_id, name=upload.name, status="preparing",
-                             source=str(upload.folder.relative_to(home)), options=options))
-            job = JobRow(id=new_id(), kind=JobKind.PREPARE.value, status=JobStatus.QUEUED.value,
-                         dataset_id=dataset_id, params={
-                "options": options}, epochs_planned=0, epochs_done=0)
-            s.add(job)
-            studio.scheduler.add_event(s, job, "status", {"status": JobStatus.QUEUED.value, "error": None, "run": None})
-    except YoloclsError:
-        import shutil
-
-        shutil.rmtree(upload.folder, ignore_errors=True)
-        raise
-    return DatasetCreated(dataset=studio.dataset_out(studio.dataset_row(dataset_id)),
-                          job=studio.job_out(studio.job_row(job.id)))
+    job_id = await asyncio.to_thread(studio.add_upload, upload, dataset_id)  # database work off the event loop
+    dataset, job = await asyncio.gather(asyncio.to_thread(studio.dataset_row, dataset_id),
+                                        asyncio.to_thread(studio.job_row, job_id))
+    return DatasetCreated(dataset=await asyncio.to_thread(studio.dataset_out, dataset),
+                          job=await asyncio.to_thread(studio.job_out, job))
 
 
 @router.get("", response_model=list[DatasetOut],
@@ -80,7 +54,7 @@ def delete_dataset(request: Request, dataset_id: str) -> Response:
 async def dataset_file(request: Request, dataset_id: str, split: str, label: str, name: str,
                        size: int | None = Query(default=None, ge=16, le=THUMB_MAX)) -> Response:
     studio = studio_of(request)
-    row = studio.dataset_row(dataset_id)
+    row = await asyncio.to_thread(studio.dataset_row, dataset_id)
     if row.status != "ready":
         raise Conflict(f"dataset '{row.name}' is {row.status}, not ready")
     path = inside(studio.datasets_dir / row.name, f"{split}/{label}/{name}")
