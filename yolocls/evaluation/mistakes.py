@@ -4,14 +4,13 @@ when the model's activation map is fine enough to be faithful (imgsz >= 224)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
 
 from yolocls.evaluation.plots import plot_mistakes
 from yolocls.inference.heatmap import MIN_CAM_CELLS, overlay_png
-from yolocls.inference.predictor import Predictor
+from yolocls.inference.predictor import Explainer, Predictor
 from yolocls.inference.preprocess import load_image, preprocess
 
 MAX_MISTAKES = 16
@@ -25,7 +24,7 @@ def _rgb(png_or_bgr: bytes | np.ndarray) -> np.ndarray:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
-def _explained(model: Any, bgr: np.ndarray, true: int, classes: list[str]) -> tuple[list[np.ndarray], list[str]]:
+def _explained(model: Explainer, bgr: np.ndarray, true: int, classes: list[str]) -> tuple[list[np.ndarray], list[str]]:
     """[image, heatmap of the predicted class, heatmap of the true class] with their titles."""
     probs, cams = model.predict_cam(preprocess(bgr, model.imgsz)[None])
     pred = int(probs[0].argmax())
@@ -37,7 +36,8 @@ def _explained(model: Any, bgr: np.ndarray, true: int, classes: list[str]) -> tu
 
 def draw_mistakes(model: Predictor, paths: list[Path], true: list[int], classes: list[str], out: Path) -> bool:
     """mistakes.png from mistakes ordered most confident first; False when there are none."""
-    explain = hasattr(model, "predict_cam") and model.imgsz >= MIN_CAM_CELLS * 32
+    explainer = model if isinstance(model, Explainer) and model.imgsz >= MIN_CAM_CELLS * 32 else None
+    explain = explainer is not None
     images: list[np.ndarray] = []
     titles: list[str] = []
     for path, label in list(zip(paths, true))[:MAX_EXPLAINED if explain else MAX_MISTAKES]:
@@ -45,8 +45,8 @@ def draw_mistakes(model: Predictor, paths: list[Path], true: list[int], classes:
             bgr = load_image(path)
         except Exception:  # a file removed or damaged since the evaluation: leave it out of the picture
             continue
-        if explain:
-            more, names = _explained(model, bgr, label, classes)
+        if explainer is not None:
+            more, names = _explained(explainer, bgr, label, classes)
         else:
             probs = model.predict(preprocess(bgr, model.imgsz)[None])[0]
             more = [_rgb(bgr)]

@@ -63,6 +63,7 @@ class OnnxPredictor:
         self.fixed_batch = inp.shape[0] if isinstance(inp.shape[0], int) and inp.shape[0] > 0 else None
         self._check_input(list(inp.shape))
         self.name = str(meta.get("source_run") or path.stem)
+        self.explains = self.cam_output is not None
 
     def _check_input(self, shape: list[object]) -> None:
         """Refuse at load what would fail on every request: wrong rank or a fixed size other than imgsz."""

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from yolocls.core.errors import YoloclsError
+from yolocls.inference.openset import OpenSetPolicy
 from yolocls.inference.preprocess import load_image, preprocess
 
 
@@ -20,6 +21,29 @@ class Predictor(Protocol):
     imgsz: int
 
     def predict(self, batch: np.ndarray) -> np.ndarray: ...
+
+
+@runtime_checkable
+class Explainer(Predictor, Protocol):
+    """A predictor that also gives class activation maps (the report's and the server's heatmaps)."""
+
+    def predict_cam(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(probabilities (N, classes), class activation maps (N, classes, h, w))."""
+        ...
+
+
+@runtime_checkable
+class ServedModel(Predictor, Protocol):
+    """What a server needs of a model beyond predictions: its name and file hash (answers name them), its
+    export metadata and open-set policy, and whether it can explain (`predict_cam`)."""
+
+    name: str
+    sha256: str
+    metadata: dict[str, Any]
+    openset: OpenSetPolicy | None
+    explains: bool
+
+    def predict_cam(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 def top_k(probs: np.ndarray, k: int) -> list[list[int]]:

@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from yolocls import __version__
 from yolocls.core.errors import YoloclsError
 from yolocls.core.limits import available_cpus
-from yolocls.inference.predictor import Predictor
+from yolocls.inference.predictor import ServedModel
 from yolocls.serving.admission import PixelBudget
 from yolocls.serving.batching import MicroBatcher
 from yolocls.serving.middleware import LimitAndMeasure, Metrics
@@ -39,7 +39,7 @@ def _return_big_images_to_the_os() -> None:
         Image.core.set_block_size(64 * 1024 * 1024)
 
 
-async def start_state(state: ServingState, model: Predictor) -> None:
+async def start_state(state: ServingState, model: ServedModel) -> None:
     """Load-time half of a served model: decode pool, pixel budget, micro-batcher."""
     settings = state.settings
     _return_big_images_to_the_os()
@@ -51,7 +51,7 @@ async def start_state(state: ServingState, model: Predictor) -> None:
                            on_batch=state.metrics.batch.observe)
     await batcher.start()
     state.batcher = batcher
-    log.info("model loaded: %s (%d classes, imgsz %d)", getattr(model, "path", "injected"), len(model.classes),
+    log.info("model loaded: %s (%d classes, imgsz %d)", model.name, len(model.classes),
              model.imgsz)
 
 
@@ -63,14 +63,14 @@ async def stop_state(state: ServingState) -> None:
         state.prep.shutdown(wait=False, cancel_futures=True)
 
 
-def _load_model(settings: ServeSettings) -> Predictor:
+def _load_model(settings: ServeSettings) -> ServedModel:
     from yolocls.inference.onnx_predictor import OnnxPredictor, resolve_model_path
 
     return OnnxPredictor(resolve_model_path(settings.model), threads=settings.threads)
 
 
-def create_app(settings: ServeSettings | None = None, predictor: Predictor | None = None) -> FastAPI:
-    """Build the app. `predictor` injects a ready model (any Predictor); else settings.model is loaded."""
+def create_app(settings: ServeSettings | None = None, predictor: ServedModel | None = None) -> FastAPI:
+    """Build the app. `predictor` injects a ready model (a ServedModel); else settings.model is loaded."""
     settings = settings or ServeSettings()  # type: ignore[call-arg]
     state = ServingState(settings=settings, metrics=Metrics())
 

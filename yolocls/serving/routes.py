@@ -17,7 +17,7 @@ from pydantic import SecretStr
 
 from yolocls.core.imaging import image_pixels
 from yolocls.inference.heatmap import check_faithful_grid, overlay_base64
-from yolocls.inference.predictor import Predictor
+from yolocls.inference.predictor import ServedModel
 from yolocls.inference.preprocess import decode_image, preprocess_bytes
 from yolocls.inference.schemas import Detail, ModelInfo, ModelRef, PredictResponse, to_predictions
 from yolocls.serving.admission import PixelBudget
@@ -34,7 +34,7 @@ class ServingState:
 
     settings: ServeSettings
     metrics: Metrics
-    model: Predictor | None = None
+    model: ServedModel | None = None
     batcher: MicroBatcher | None = None
     prep: ThreadPoolExecutor | None = None
     budget: PixelBudget | None = None
@@ -44,8 +44,8 @@ def serving_state(request: Request) -> ServingState:
     return request.app.state.serving  # type: ignore[no-any-return]
 
 
-def model_name(model: Predictor) -> str:
-    return str(getattr(model, "name", None) or type(model).__name__)
+def model_name(model: ServedModel) -> str:
+    return model.name or type(model).__name__
 
 
 def key_matches(key: SecretStr | None, given: str | None) -> bool:
@@ -86,10 +86,10 @@ async def ready(request: Request) -> JSONResponse:
 async def model_info(request: Request) -> ModelInfo:
     model = serving_state(request).model
     assert model is not None
-    meta = getattr(model, "metadata", {}) or {}
-    return ModelInfo(name=model_name(model), format="onnx", sha256=getattr(model, "sha256", ""),
+    meta = model.metadata or {}
+    return ModelInfo(name=model_name(model), format="onnx", sha256=model.sha256,
                      classes=model.classes, imgsz=model.imgsz, source_run=meta.get("source_run"),
-                     preprocessing=meta.get("preprocessing"), openset=getattr(model, "openset", None))
+                     preprocessing=meta.get("preprocessing"), openset=model.openset)
 
 
 @router.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics")
@@ -181,12 +181,12 @@ async def classify_uploads(state: ServingState, file: list[UploadFile], top_k: i
         probs, heatmaps = np.stack(await asyncio.gather(*[batcher.submit(s) for s in samples])), None
     state.metrics.images.inc(len(probs))
     k = min(top_k or settings.default_top_k, len(model.classes))
-    policy = getattr(model, "openset", None) if abstain else None
+    policy = model.openset if abstain else None
     predictions = to_predictions(probs, names, model.classes, k, policy)
     for prediction, heatmap in zip(predictions, heatmaps or []):
         prediction.heatmap = heatmap
     return PredictResponse(predictions=predictions,
-                           model=ModelRef(name=model_name(model), sha256=getattr(model, "sha256", "")),
+                           model=ModelRef(name=model_name(model), sha256=model.sha256),
                            time_ms=round((time.perf_counter() - start) * 1000, 3))
 
 
@@ -195,11 +195,10 @@ async def _explained(state: ServingState, datas: list[bytes], names: list[str], 
     """Probabilities and class activation maps in one model call, then one overlay per image (decoded
     again at full size under the pixel budget)."""
     model = state.model
-    predict_cam = getattr(model, "predict_cam", None)
-    if predict_cam is None:
+    if model is None or not model.explains:
         raise HTTPException(status_code=422, detail="explain: this model cannot produce heatmaps")
-    assert model is not None and state.budget is not None
-    probs, cams = await asyncio.to_thread(predict_cam, np.stack(samples))
+    assert state.budget is not None
+    probs, cams = await asyncio.to_thread(model.predict_cam, np.stack(samples))
     check_faithful_grid(cams.shape, model.imgsz)
     top = probs.argmax(axis=1)
 
