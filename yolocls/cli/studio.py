@@ -25,8 +25,7 @@ def add_studio(sub: argparse._SubParsersAction) -> None:
 def cmd_studio(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from yolocls.serving.app import is_loopback
-    from yolocls.serving.protocol import HeaderDeadlineProtocol
+    from yolocls.serving.engine import HeaderDeadlineProtocol, is_loopback
     from yolocls.studio.app import create_studio_app
     from yolocls.studio.settings import StudioSettings
 

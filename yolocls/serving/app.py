@@ -6,61 +6,21 @@ needs ONNX Runtime, OpenCV, Pillow and numpy.
 
 from __future__ import annotations
 
-import errno
 import logging
-import os
-from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from yolocls import __version__
-from yolocls.core.errors import YoloclsError
-from yolocls.core.limits import available_cpus
 from yolocls.inference.predictor import ServedModel
-from yolocls.serving.admission import PixelBudget
-from yolocls.serving.batching import MicroBatcher
+from yolocls.serving.engine import ServingState, add_error_handlers, is_loopback, start_state, stop_state
 from yolocls.serving.middleware import LimitAndMeasure, Metrics
-from yolocls.serving.routes import ServingState, check_api_key, router
+from yolocls.serving.routes import check_api_key, router
 from yolocls.serving.settings import ServeSettings
 
 log = logging.getLogger("yolocls.server")
-
-
-def _return_big_images_to_the_os() -> None:
-    """Pillow allocates image memory in 16 MB blocks, below glibc's mmap threshold: each decode thread's
-    malloc arena then keeps a big image's memory after it is freed. 64 MB blocks are mmapped and given
-    back on free (measured: peak server memory under bench/serve_adversarial.py +507 MB -> +307 MB)."""
-    from PIL import Image
-
-    if "PILLOW_BLOCK_SIZE" not in os.environ:
-        Image.core.set_block_size(64 * 1024 * 1024)
-
-
-async def start_state(state: ServingState, model: ServedModel) -> None:
-    """Load-time half of a served model: decode pool, pixel budget, micro-batcher."""
-    settings = state.settings
-    _return_big_images_to_the_os()
-    state.model = model
-    state.prep = ThreadPoolExecutor(max_workers=settings.preprocess_threads or available_cpus(),
-                                    thread_name_prefix="yolocls-prep")
-    state.budget = PixelBudget(settings.inflight_pixels)
-    batcher = MicroBatcher(model.predict, settings.max_batch, settings.max_wait_ms,
-                           on_batch=state.metrics.batch.observe)
-    await batcher.start()
-    state.batcher = batcher
-    log.info("model loaded: %s (%d classes, imgsz %d)", model.name, len(model.classes),
-             model.imgsz)
-
-
-async def stop_state(state: ServingState) -> None:
-    batcher, state.batcher = state.batcher, None
-    if batcher is not None:
-        await batcher.stop()
-    if state.prep is not None:
-        state.prep.shutdown(wait=False, cancel_futures=True)
 
 
 def _load_model(settings: ServeSettings) -> ServedModel:
@@ -101,30 +61,6 @@ def create_app(settings: ServeSettings | None = None, predictor: ServedModel | N
     return app
 
 
-def add_error_handlers(app: FastAPI, logger: logging.Logger, scrub: Callable[[str], str] = str) -> None:
-    """A user's mistake -> its status and a JSON `detail` (passed through `scrub`, which may remove server
-    paths); anything else -> 500, logged, no traceback sent. A full disk is 507."""
-
-    @app.exception_handler(YoloclsError)
-    async def on_user_error(request: Request, exc: YoloclsError) -> JSONResponse:
-        return JSONResponse(status_code=exc.status_code, content={"detail": scrub(str(exc))},
-                            headers=exc.headers or None)
-
-    @app.exception_handler(OSError)
-    async def on_os_error(request: Request, exc: OSError) -> JSONResponse:
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            logger.error("disk full on %s: %s", request.url.path, exc)
-            return JSONResponse(status_code=507, content={"detail": "the server's disk is full; free space on "
-                                                          "it (or ask its administrator) and retry"})
-        logger.exception("unhandled error on %s", request.url.path)
-        return JSONResponse(status_code=500, content={"detail": "internal server error"})
-
-    @app.exception_handler(Exception)
-    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-        logger.exception("unhandled error on %s", request.url.path)
-        return JSONResponse(status_code=500, content={"detail": "internal server error"})
-
-
 def _add_protected_docs(app: FastAPI) -> None:
     """/openapi.json and /docs behind the same X-API-Key check as the API (health/ready stay open)."""
     from fastapi.openapi.docs import get_swagger_ui_html
@@ -136,10 +72,6 @@ def _add_protected_docs(app: FastAPI) -> None:
     @app.get("/docs", include_in_schema=False, dependencies=[Depends(check_api_key)])
     async def docs() -> HTMLResponse:
         return get_swagger_ui_html(openapi_url="/openapi.json", title="yolocls")
-
-
-def is_loopback(host: str) -> bool:
-    return host in ("localhost", "127.0.0.1", "::1") or host.startswith("127.")
 
 
 def exposure_warning(settings: ServeSettings) -> str | None:

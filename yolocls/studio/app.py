@@ -11,8 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, Depends, FastAPI
 
 from yolocls import __version__
-from yolocls.serving.app import add_error_handlers
-from yolocls.serving.middleware import LimitAndMeasure, Metrics
+from yolocls.serving.engine import LimitAndMeasure, Metrics, add_error_handlers
 from yolocls.studio.api import datasets, jobs, models, presets, runs
 from yolocls.studio.api.auth import require_key
 from yolocls.studio.db import Database, migrate

@@ -6,8 +6,7 @@ from __future__ import annotations
 import ipaddress
 from urllib.parse import urlsplit
 
-from yolocls.serving.middleware import ASGIApp, Receive, Scope, Send, send_json
-from yolocls.serving.routes import key_matches
+from yolocls.serving.engine import ASGIApp, Receive, Scope, Send, key_matches, send_json
 from yolocls.studio.settings import StudioSettings
 
 PROTECTED_PREFIXES = ("/api/",)

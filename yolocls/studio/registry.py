@@ -17,10 +17,7 @@ from yolocls.core.errors import ModelError, YoloclsError
 from yolocls.core.fs import file_sha256
 from yolocls.inference.heatmap import MIN_CAM_CELLS
 from yolocls.inference.onnx_predictor import OnnxPredictor
-from yolocls.serving.app import start_state, stop_state
-from yolocls.serving.middleware import Metrics
-from yolocls.serving.routes import ServingState
-from yolocls.serving.settings import ServeSettings
+from yolocls.serving.engine import Metrics, ServeSettings, ServingState, start_state, stop_state
 from yolocls.studio.db import Database
 from yolocls.studio.job_events import aware
 from yolocls.studio.jobmodel import ExportResult

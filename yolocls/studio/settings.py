@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from yolocls.serving.settings import ApiKey
+from yolocls.serving.engine import ApiKey
 
 DB_FILE = "studio.db"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import Header, Request
 
-from yolocls.serving.routes import require_api_key
+from yolocls.serving.engine import require_api_key
 from yolocls.studio.service import studio_of
 
 

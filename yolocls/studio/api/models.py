@@ -6,7 +6,7 @@ from fastapi import APIRouter, File, HTTPException, Query, Request, UploadFile
 from pydantic import BaseModel, Field
 
 from yolocls.inference.schemas import PredictResponse
-from yolocls.serving.routes import ABSTAIN_HELP, classify_uploads
+from yolocls.serving.engine import ABSTAIN_HELP, classify_uploads
 from yolocls.studio.schemas import ModelOut
 from yolocls.studio.service import studio_of
 
