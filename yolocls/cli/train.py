@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from yolocls.core.errors import ConfigError, YoloclsError
+from yolocls.core.errors import ConfigError
+from yolocls.core.runlayout import weights_path
 
 
 def add_train(sub: argparse._SubParsersAction) -> None:
@@ -48,21 +49,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     run_dir, record = train(opts)
     best = record.best_metric
     print(f"run {record.status}: {run_dir} (best epoch {record.best_epoch}, val top1 "
-          f"{best.get('top1', float('nan')):.4f}); weights: {run_dir / 'weights' / 'best.pt'}")
+          f"{best.get('top1', float('nan')):.4f}); weights: {weights_path(run_dir, 'best')}")
     if opts.report:
         _report_after_training(run_dir, args.quiet)
     return 0
 
 
 def _report_after_training(run_dir: Path, quiet: bool) -> None:
-    from yolocls.evaluation.report import ReportOptions, write_report
+    from yolocls.evaluation.report import report_after_training
 
-    try:
-        result = write_report(ReportOptions(run_dir=run_dir))
-        if not quiet:
-            print(f"report: {result.report_dir}")
-    except YoloclsError as exc:
-        print(f"yolocls train: warning: report not written: {exc}", file=sys.stderr)
+    result = report_after_training(run_dir, lambda line: print(f"yolocls train: {line}", file=sys.stderr))
+    if result is not None and not quiet:
+        print(f"report: {result.report_dir}")
 
 
 def cmd_presets(args: argparse.Namespace) -> int:

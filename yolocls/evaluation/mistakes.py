@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from yolocls.evaluation.plots import plot_mistakes
-from yolocls.inference.heatmap import MIN_CAM_CELLS, overlay_png
+from yolocls.inference.heatmap import heatmaps_at, overlay_png
 from yolocls.inference.predictor import Explainer, Predictor
 from yolocls.inference.preprocess import load_image, preprocess
 
@@ -36,7 +36,7 @@ def _explained(model: Explainer, bgr: np.ndarray, true: int, classes: list[str])
 
 def draw_mistakes(model: Predictor, paths: list[Path], true: list[int], classes: list[str], out: Path) -> bool:
     """mistakes.png from mistakes ordered most confident first; False when there are none."""
-    explainer = model if isinstance(model, Explainer) and model.imgsz >= MIN_CAM_CELLS * 32 else None
+    explainer = model if isinstance(model, Explainer) and heatmaps_at(model.imgsz) else None
     explain = explainer is not None
     images: list[np.ndarray] = []
     titles: list[str] = []

@@ -13,7 +13,7 @@ import pandas as pd
 from pydantic import BaseModel, Field
 from tqdm import tqdm
 
-from yolocls.core.errors import ConfigError
+from yolocls.core.errors import ConfigError, YoloclsError
 from yolocls.core.fs import publish_dir, staging_dir
 from yolocls.core.limits import available_cpus
 from yolocls.core.runlayout import (
@@ -196,3 +196,13 @@ def print_report_summary(result: ReportResult, file: TextIO | None = None) -> No
     print(f"report: {result.report_dir / REPORT_HTML}", file=file)
 
 
+
+
+def report_after_training(run_dir: Path, log: Callable[[str], None]) -> ReportResult | None:
+    """What `yolocls train` and a studio training job do when training ends: the report, or a warning through
+    `log` (the run itself stands without it)."""
+    try:
+        return write_report(ReportOptions(run_dir=run_dir))
+    except Exception as exc:
+        log(f"warning: report not written: {exc if isinstance(exc, YoloclsError) else f'{type(exc).__name__}: {exc}'}")
+        return None

@@ -18,6 +18,13 @@ from yolocls.inference.preprocess import resized_size
 # bench/explain.py: at 224 px (a 7x7 map) hiding the top 20 % of the heatmap costs 1.32x the confidence of
 # hiding a random 20 % and 5.8x its bottom 20 %; at 64-128 px (2x2-4x4 maps) it does not beat random blocks.
 MIN_CAM_CELLS = 7
+STRIDE = 32  # input pixels per activation-map cell of the classification backbone
+
+
+def heatmaps_at(imgsz: int | None) -> bool:
+    """Whether a model trained/exported at `imgsz` gives heatmaps (the one rule the report, the server and the
+    studio apply): a map of at least MIN_CAM_CELLS cells a side."""
+    return imgsz is not None and imgsz >= MIN_CAM_CELLS * STRIDE
 
 
 class ExplainUnavailable(YoloclsError):
@@ -30,7 +37,7 @@ def check_faithful_grid(cam_shape: tuple[int, ...], imgsz: int) -> None:
     if min(h, w) < MIN_CAM_CELLS:
         raise ExplainUnavailable(
             f"explain: this model's activation map is only {h}x{w} cells (imgsz {imgsz}); heatmaps are shipped "
-            f"only from {MIN_CAM_CELLS}x{MIN_CAM_CELLS} (imgsz >= {MIN_CAM_CELLS * 32}), where they are measured "
+            f"only from {MIN_CAM_CELLS}x{MIN_CAM_CELLS} (imgsz >= {MIN_CAM_CELLS * STRIDE}), where they are measured "
             "faithful (bench/explain.py). Train or export at imgsz >= 224")
 
 

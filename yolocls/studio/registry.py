@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from yolocls.core.errors import ModelError, YoloclsError
 from yolocls.core.fs import file_sha256
-from yolocls.inference.heatmap import MIN_CAM_CELLS
+from yolocls.inference.heatmap import heatmaps_at
 from yolocls.inference.onnx_predictor import OnnxPredictor
 from yolocls.serving.engine import Metrics, ServeSettings, ServingState, start_state, stop_state
 from yolocls.studio.db import Database
@@ -33,7 +33,7 @@ def version_out(row: ModelVersionRow) -> ModelVersionOut:
     return ModelVersionOut(model=row.model, version=row.version, run=row.run_name, sha256=row.sha256,
                            default=row.is_default, created=aware(row.created), parity=row.parity,  # type: ignore[arg-type]
                            imgsz=row.imgsz, classes=row.classes or [],
-                           heatmaps=row.imgsz is not None and row.imgsz >= MIN_CAM_CELLS * 32)
+                           heatmaps=heatmaps_at(row.imgsz))
 
 
 class Registry:

@@ -67,12 +67,10 @@ def run_train(options: dict[str, Any], log: str) -> TrainResult:
         except BaseException as exc:
             print(f"training failed: {_error(exc)}", flush=True)
             return TrainResult(status="failed", error=_error(exc))
-        try:  # as `yolocls train` does: the report (confusion matrix, per-class table, mistakes) at the end
-            from yolocls.evaluation.report import ReportOptions, write_report
+        from yolocls.evaluation.report import report_after_training
 
-            write_report(ReportOptions(run_dir=run_dir))
-        except BaseException as exc:
-            print(f"warning: report not written: {_error(exc)}", flush=True)
+        # as `yolocls train` does: the report (confusion matrix, per-class table, mistakes) at the end
+        report_after_training(run_dir, lambda line: print(line, flush=True))
         status = record.status if record.status in ("completed", "interrupted") else "failed"
         return TrainResult(status=status, run=str(run_dir), error=record.error)
 
