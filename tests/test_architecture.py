@@ -85,3 +85,31 @@ def test_the_run_folder_layout_is_spelled_in_one_module():
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in names:
                 found.append(f"{path.name}:{node.lineno} {node.value!r}")
     assert not found, found
+
+
+GLOBALS_PROBE = """
+import importlib, json, logging, os, pkgutil, sys, warnings
+import cv2, numpy, pandas, PIL.Image, sklearn.metrics, pydantic, fastapi  # what the libraries do on import themselves
+env, pixels, filters = dict(os.environ), PIL.Image.MAX_IMAGE_PIXELS, list(warnings.filters)
+handlers, level = list(logging.getLogger().handlers), logging.getLogger().level
+import yolocls
+for m in pkgutil.walk_packages(yolocls.__path__, "yolocls."):
+    if m.name not in ("yolocls.__main__", "yolocls.training.trainer") and ".migrations" not in m.name:
+        importlib.import_module(m.name)
+print(json.dumps({"env": sorted(k for k in set(env) | set(os.environ) if env.get(k) != os.environ.get(k)),
+                  "pixels": PIL.Image.MAX_IMAGE_PIXELS == pixels, "filters": list(warnings.filters) == filters,
+                  "logging": logging.getLogger().handlers == handlers and logging.getLogger().level == level}))
+"""
+
+
+def test_importing_yolocls_changes_no_global_state():
+    """Every module imported (but the trainer, which imports Ultralytics): no environment variable, Pillow limit,
+    warnings filter or root logging setting changes; entry points set what their programs need."""
+    import json
+    import os
+
+    out = subprocess.run([sys.executable, "-c", GLOBALS_PROBE], capture_output=True, text=True, cwd=REPO,
+                         env={k: v for k, v in os.environ.items() if not k.startswith("OPENCV_IO")}, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == {"env": [], "pixels": True, "filters": True,
+                                                               "logging": True}

@@ -20,6 +20,7 @@ from yolocls.cli.serve import add_serving
 from yolocls.cli.studio import add_studio
 from yolocls.cli.train import add_report, add_train
 from yolocls.core.errors import YoloclsError
+from yolocls.core.limits import set_opencv_pixel_cap
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -56,6 +57,7 @@ def describe_validation_error(exc: ValidationError) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    set_opencv_pixel_cap()  # the program's entry point, before any command imports cv2 (none at module level)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

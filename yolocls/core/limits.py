@@ -31,6 +31,13 @@ def opencv_pixel_cap() -> int:
     return max(DEFAULT_MAX_PIXELS, wanted)
 
 
+def set_opencv_pixel_cap() -> None:
+    """For a program's entry point, before anything imports cv2 (OpenCV reads its decode limit when it loads):
+    no OpenCV decode can allocate more than the pixel limit, even on a path that skipped the header check.
+    Inherited by the processes the program starts (server workers, Ray workers); a user's value is kept."""
+    os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(opencv_pixel_cap()))
+
+
 def _cgroup_cpu_limit() -> float | None:
     """CPUs allowed by the container's CPU quota (cgroup v2 cpu.max or v1 cfs quota), None when unlimited."""
     try:

@@ -10,12 +10,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from yolocls.core.limits import set_opencv_pixel_cap
 from yolocls.studio.jobmodel import ExportResult, PrepareResult, TrainResult
 
 
 @contextlib.contextmanager
 def _log_to(path: Path) -> Iterator[None]:
     """Send this process's stdout/stderr (file descriptors too: Ultralytics' logger) to the job's log file."""
+    set_opencv_pixel_cap()  # a Ray worker process: OpenCV's limit before a job imports cv2 (kept when already set)
     path.parent.mkdir(parents=True, exist_ok=True)
     sys.stdout.flush()
     sys.stderr.flush()
