@@ -20,9 +20,12 @@ import httpx
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-from tests.test_server import closed_by_server, hold_idle_connections  # noqa: E402
-from tests.test_studio import Studio  # noqa: E402
-from tests.test_studio_security import raw_request  # noqa: E402
+from tests.helpers import (  # noqa: E402
+    Studio,  # noqa: E402
+    closed_by_server,
+    hold_idle_connections,
+    raw_request,  # noqa: E402
+)
 
 KEY = "bench-key"
 

@@ -25,7 +25,7 @@ import httpx
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 from bench.serve_adversarial import proc_stats  # noqa: E402
-from tests.test_server import _free_port  # noqa: E402
+from tests.helpers import free_port  # noqa: E402
 
 WORK = REPO / "bench" / "_work" / "studio"
 
@@ -55,7 +55,7 @@ def direct(data: Path, args: argparse.Namespace) -> tuple[float, float]:
 
 
 def start_studio(home: Path) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "yolocls", "studio", "--home", str(home), "--port", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env={**os.environ, "YOLOCLS_MAX_UPLOAD_BYTES": str(4 * 1024**3)})

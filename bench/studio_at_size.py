@@ -35,7 +35,7 @@ import httpx
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 from bench.studio_vs_cli import fmnist_zip  # noqa: E402
-from tests.test_studio import Studio, png_bytes  # noqa: E402
+from tests.helpers import Studio, png_bytes  # noqa: E402
 
 CHROMIUM, DRIVER = shutil.which("chromium") or "/usr/bin/chromium", shutil.which("chromedriver")
 

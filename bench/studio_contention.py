@@ -25,7 +25,7 @@ import httpx
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 from bench.studio_at_size import percentile  # noqa: E402
-from tests.test_studio import Studio, dataset_zip  # noqa: E402
+from tests.helpers import Studio, dataset_zip  # noqa: E402
 
 
 def poll(url: str, seconds: float) -> list[float]:

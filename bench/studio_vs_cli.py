@@ -27,7 +27,7 @@ import httpx
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 from scripts.fashion_mnist import CLASSES, load  # noqa: E402
-from tests.test_studio import Studio  # noqa: E402
+from tests.helpers import Studio  # noqa: E402
 
 
 def fmnist_zip(n: int) -> bytes:

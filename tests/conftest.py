@@ -6,36 +6,19 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
+from tests.helpers import make_learnable_dataset, noise_image
 from yolocls.core.offline import ensure_offline_env
 
 ensure_offline_env()
 os.environ.setdefault("YOLOCLS_WEIGHTS_DIR", "/nonexistent-yolocls-weights")
 
 REPO = Path(__file__).resolve().parent.parent
-SAMPLE = REPO / "datasets" / "sample"
 
 
-def noise_image(seed: int, size: tuple[int, int] = (48, 40), mode: str = "RGB") -> Image.Image:
-    """A distinct random image (different seeds never look alike)."""
-    rng = np.random.default_rng(seed)
-    w, h = size
-    arr = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
-    return Image.fromarray(arr, "RGB").convert(mode) if mode != "RGB" else Image.fromarray(arr, "RGB")
 
 
-def class_image(label_index: int, seed: int, size: int = 40) -> Image.Image:
-    """An easily learnable image: a class colour, a random bright square, and noise (distinct per seed)."""
-    rng = np.random.default_rng(seed)
-    palette = [(220, 40, 40), (40, 200, 60), (40, 60, 220), (230, 200, 40), (160, 40, 200), (40, 200, 200)]
-    arr = np.tile(np.array(palette[label_index % len(palette)], dtype=np.int16), (size, size, 1))
-    arr = arr + rng.integers(-40, 41, arr.shape)
-    y, x = rng.integers(0, size - 12, 2)
-    arr[y : y + 12, x : x + 12] = 255 - arr[y : y + 12, x : x + 12]
-    return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "RGB")
 
 
 @pytest.fixture
@@ -61,18 +44,6 @@ def learnable_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_learnable_dataset(tmp_path_factory.mktemp("learnable"))
 
 
-def make_learnable_dataset(base: Path, classes: tuple[str, ...] = ("red", "green", "blue"),
-                           per_class: int = 30) -> Path:
-    from yolocls.data.prepare import PrepareOptions, prepare_dataset
-
-    src = base / "src"
-    for ci, name in enumerate(classes):
-        (src / name).mkdir(parents=True, exist_ok=True)
-        for k in range(per_class):
-            class_image(ci, ci * 1000 + k).save(src / name / f"{k:03d}.png")
-    out = base / "data"
-    prepare_dataset(PrepareOptions(source=src, out=out, split="0.6,0.2,0.2", progress=False))
-    return out
 
 
 @pytest.fixture(scope="session")

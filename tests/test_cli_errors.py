@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import make_learnable_dataset
+from tests.helpers import make_learnable_dataset
 from yolocls.cli import main
 
 

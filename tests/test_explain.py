@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from tests.test_server import jpeg
+from tests.helpers import jpeg
 from yolocls.cli import main
 from yolocls.inference.onnx_predictor import OnnxPredictor
 from yolocls.inference.preprocess import preprocess

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image, ImageOps
 
-from tests.conftest import noise_image
+from tests.helpers import noise_image
 from tests.odd_images import write_corpus
 from yolocls.core.imaging import decode_bgr
 from yolocls.data.images import scan_image

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import class_image, make_learnable_dataset
+from tests.helpers import class_image, make_learnable_dataset
 from yolocls.cli import main
 from yolocls.evaluation.openset import (
     KNOWN_RECALL,

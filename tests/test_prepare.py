@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import noise_image
+from tests.helpers import noise_image
 from yolocls.cli import main
 
 
@@ -392,7 +392,7 @@ def test_prepare_runs_in_parallel_on_bigger_inputs(make_class_folders, tmp_path)
 
 
 def test_prepare_bundled_sample_in_csv_form(tmp_path):
-    from tests.conftest import SAMPLE
+    from tests.helpers import SAMPLE
 
     out = tmp_path / "sample"
     assert run(SAMPLE, "--out", out) == 0

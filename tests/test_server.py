@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import io
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,22 +17,11 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from tests.conftest import class_image
+from tests.helpers import class_image, closed_by_server, hold_idle_connections, jpeg, png, start_server
 from yolocls.inference.onnx_predictor import OnnxPredictor
 from yolocls.inference.preprocess import preprocess
 from yolocls.serving.app import create_app
 from yolocls.serving.settings import ServeSettings
-
-
-def png(img: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, "PNG")
-    return buf.getvalue()
-
-
-def jpeg(seed: int, size: tuple[int, int] = (64, 48)) -> bytes:
-    arr = np.random.default_rng(seed).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
-    return cv2.imencode(".jpg", arr)[1].tobytes()
 
 
 def expected_for(model: OnnxPredictor, data: bytes) -> tuple[int, float]:
@@ -131,35 +119,13 @@ def test_serving_imports_neither_torch_nor_ultralytics(onnx_path):
     assert out.strip() == "[]"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def _start_server(model: Path, *extra: str, env_extra: dict[str, str] | None = None
-                  ) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    env = {**os.environ, "YOLOCLS_MAX_BATCH": "8", "YOLOCLS_MAX_WAIT_MS": "5", **(env_extra or {})}
-    proc = subprocess.Popen([sys.executable, "-m", "yolocls", "serve", "--model", str(model), "--port", str(port),
-                             *extra], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail("server did not become ready: " + proc.stdout.read().decode()[-2000:])
-    return proc, url
 
 
 @pytest.fixture(scope="module")
 def live_server(onnx_path):
-    proc, url = _start_server(onnx_path.parent.parent)  # a run folder: its exported model is served
+    proc, url = start_server(onnx_path.parent.parent)  # a run folder: its exported model is served
     yield url
     proc.terminate()
     proc.wait(timeout=20)
@@ -167,7 +133,7 @@ def live_server(onnx_path):
 
 @pytest.mark.integration
 def test_serve_with_two_worker_processes(onnx_path):
-    proc, url = _start_server(onnx_path, "--workers", "2")
+    proc, url = start_server(onnx_path, "--workers", "2")
     try:
         model = OnnxPredictor(onnx_path)
         for i in range(8):
@@ -258,31 +224,13 @@ def test_serve_cli_errors_are_one_line(onnx_path, tmp_path, monkeypatch, capsys)
     assert "YOLOCLS_PORT 'abc': Input should be a valid integer" in capsys.readouterr().err
 
 
-def hold_idle_connections(url: str, count: int) -> list[socket.socket]:
-    """`count` connections that send nothing, or half a request line and then nothing (slowloris)."""
-    host, port = url.removeprefix("http://").split(":")
-    socks = []
-    for i in range(count):
-        sock = socket.create_connection((host, int(port)), timeout=5)
-        if i % 2:
-            sock.sendall(b"GET /health HTTP/1.1\r\nHo")
-        socks.append(sock)
-    return socks
 
 
-def closed_by_server(sock: socket.socket) -> bool:
-    sock.settimeout(0.05)
-    try:
-        return sock.recv(1024) == b""
-    except TimeoutError:
-        return False
-    except OSError:
-        return True
 
 
 @pytest.mark.integration
 def test_idle_and_half_sent_connections_are_closed_and_the_server_keeps_answering(onnx_path):
-    proc, url = _start_server(onnx_path.parent.parent, env_extra={"YOLOCLS_HEADER_TIMEOUT_S": "2"})
+    proc, url = start_server(onnx_path.parent.parent, env_extra={"YOLOCLS_HEADER_TIMEOUT_S": "2"})
     try:
         socks = hold_idle_connections(url, 600)
         t0 = time.monotonic()

@@ -18,8 +18,8 @@ from fastapi.testclient import TestClient
 from onnx import TensorProto, helper
 from PIL import Image
 
+from tests.helpers import jpeg, png, start_server
 from tests.odd_images import _hdr_bomb, _png_bomb
-from tests.test_server import _start_server, jpeg, png
 from yolocls.core.errors import ModelError
 from yolocls.inference.onnx_predictor import META_KEY, OnnxPredictor, resolve_model_path
 from yolocls.serving.admission import PixelBudget, ServerBusy
@@ -192,7 +192,7 @@ def _peak_rss_mb(pid: int) -> float:
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc to read the server's memory")
 def test_bombs_cost_no_memory_before_they_are_refused(onnx_path):
-    proc, url = _start_server(onnx_path)
+    proc, url = start_server(onnx_path)
     try:
         httpx.post(f"{url}/predict", files=[("file", ("warm.jpg", jpeg(5), "image/jpeg"))], timeout=30)
         before = _peak_rss_mb(proc.pid)

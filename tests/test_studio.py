@@ -5,11 +5,9 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import os
 import signal
 import subprocess
 import sys
-import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,98 +15,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import class_image
-from tests.test_server import _free_port
+from tests.helpers import CLASSES, Studio, dataset_zip, png_bytes
 
 pytestmark = pytest.mark.slow
-CLASSES = ("red", "green", "blue")
 
 
-def png_bytes(ci: int, k: int) -> bytes:
-    buf = io.BytesIO()
-    class_image(ci, 7000 + ci * 100 + k).save(buf, "PNG")
-    return buf.getvalue()
 
 
-def dataset_zip(classes: tuple[str, ...] = CLASSES, per_class: int = 20) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for ci, name in enumerate(classes):
-            for k in range(per_class):
-                zf.writestr(f"photos/{name}/{k:03d}.png", png_bytes(ci, k))
-    return buf.getvalue()
 
 
-class Studio:
-    def __init__(self, home: Path, env: dict[str, str] | None = None) -> None:
-        self.home, self.port = home, _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "YOLOCLS_MAX_UPLOAD_BYTES": "8000000", "YOLOCLS_POLL_S": "0.1",
-                    "YOLOCLS_SSE_PING_S": "0.5", **(env or {})}
-        self.proc: subprocess.Popen | None = None
-        self.headers: dict[str, str] = {}
-
-    def start(self) -> Studio:
-        self.proc = subprocess.Popen([sys.executable, "-m", "yolocls", "studio", "--home", str(self.home), "--port",
-                                      str(self.port)], env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                time.sleep(0.3)
-            if self.proc.poll() is not None:
-                break
-        self.proc.kill()
-        pytest.fail("studio did not start: " + self.proc.stdout.read().decode()[-3000:])  # type: ignore[union-attr]
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def api(self, method: str, path: str, headers: dict[str, str] | None = None, **kw) -> httpx.Response:
-        return httpx.request(method, f"{self.url}/api/v1{path}", timeout=120, headers=headers or self.headers, **kw)
-
-    def wait(self, path: str, done, timeout: float = 300) -> dict:
-        deadline = time.time() + timeout
-        body: dict = {}
-        while time.time() < deadline:
-            body = self.api("GET", path).json()
-            if done(body):
-                return body
-            time.sleep(0.2)
-        pytest.fail(f"timed out waiting on {path}: {body}")
-
-    def upload_zip(self, data: bytes, **fields: str) -> httpx.Response:
-        return self.api("POST", "/datasets", files={"file": ("photos.zip", data, "application/zip")}, data=fields)
-
-    def deploy(self, run: str, model: str) -> dict:
-        """Deploy through the deploy job; the registered version."""
-        res = self.api("POST", f"/runs/{run}/deploy", json={"model": model})
-        assert res.status_code == 202 and res.json()["kind"] == "deploy", res.text
-        job = self.wait(f"/jobs/{res.json()['id']}", lambda j: j["status"] not in ("queued", "running"))
-        assert job["status"] == "completed", job
-        return dict(job["deployed"])
-
-    def ready_dataset(self, name: str) -> str:
-        res = self.upload_zip(dataset_zip(), name=name, split="0.6,0.2,0.2")
-        assert res.status_code == 202, res.text
-        ds = self.wait(f"/datasets/{res.json()['dataset']['id']}", lambda d: d["status"] != "preparing")
-        assert ds["status"] == "ready", ds
-        return str(ds["id"])
-
-    def train(self, dataset: str, epochs: int = 2, **extra) -> dict:
-        body = {"dataset": dataset, "epochs": epochs, "imgsz": 32, "batch": 8, "device": "cpu", "aug": "none",
-                "set": {"warmup_epochs": 0, "workers": 0}, **extra}
-        res = self.api("POST", "/jobs", json=body)
-        assert res.status_code == 202, res.text
-        return res.json()
 
 
 @pytest.fixture(scope="module")

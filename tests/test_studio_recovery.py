@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.test_studio import CLASSES, Studio, png_bytes
+from tests.helpers import CLASSES, Studio, png_bytes
 
 pytestmark = pytest.mark.slow
 

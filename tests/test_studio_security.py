@@ -4,7 +4,6 @@ key is checked, bounded bodies, Host/Origin checks, no server paths in answers."
 from __future__ import annotations
 
 import json
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,8 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.test_server import closed_by_server, hold_idle_connections
-from tests.test_studio import Studio, dataset_zip
+from tests.helpers import Studio, closed_by_server, dataset_zip, hold_idle_connections, raw_request
 
 pytestmark = pytest.mark.slow
 KEY = "s3cret-key"
@@ -42,29 +40,6 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def raw_request(port: int, head: str, body_bytes: int = 0, chunk: int = 1 << 20) -> tuple[int, str]:
-    """Send request headers (and up to `body_bytes` of body, stopping when the server answers or hangs up);
-    return the status and the answer's body."""
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
-        sock.sendall(head.encode())
-        sent = 0
-        try:
-            while sent < body_bytes:
-                sock.sendall(b"x" * min(chunk, body_bytes - sent))
-                sent += chunk
-        except OSError:
-            pass  # the server answered and closed before the body was sent: what we want
-        data = b""
-        try:
-            while b"\r\n\r\n" not in data or len(data.split(b"\r\n\r\n", 1)[1]) < 2:
-                more = sock.recv(65536)
-                if not more:
-                    break
-                data += more
-        except OSError:
-            pass
-    status = int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/") else 0
-    return status, data.split(b"\r\n\r\n", 1)[-1].decode(errors="replace")
 
 
 def test_job_options_that_name_files_are_refused_and_no_upload_stays_reachable(guarded, dataset):

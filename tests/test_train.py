@@ -149,7 +149,7 @@ def test_train_offline_in_network_namespace_with_scratch_fallback_message(tmp_pa
     probe = subprocess.run(["unshare", "-n", "true"], capture_output=True)
     if probe.returncode != 0:
         pytest.skip(f"unshare -n not permitted here: {probe.stderr.decode().strip()}")
-    from tests.conftest import make_learnable_dataset
+    from tests.helpers import make_learnable_dataset
 
     # non-ASCII class names make Ultralytics look for Arial.Unicode.ttf, which it would download
     data = make_learnable_dataset(tmp_path / "d", classes=("café", "naïve", "日本"), per_class=12)
