@@ -1,0 +1,136 @@
+"""The scheduler's job lifecycle on a real database, with the Ray engine replaced by an in-process one (the fast
+layer: slots, typed results, cancel, restart recovery; the end-to-end tests run the same code on a real Ray)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from yolocls.studio.db import Database, migrate
+from yolocls.studio.jobmodel import ExportResult, JobKind, JobStatus, TrainResult, WorkSpec
+from yolocls.studio.jobs import Handle
+from yolocls.studio.models import EventRow, JobRow
+from yolocls.studio.scheduler import Scheduler
+from yolocls.studio.settings import StudioSettings
+
+
+class InProcessEngine:
+    """Runs nothing: a submitted task is done when the test says so, with the result the test gives."""
+
+    def __init__(self) -> None:
+        self.submitted: list[tuple[WorkSpec, tuple[Any, ...]]] = []
+        self.results: dict[int, Any] = {}
+        self.killed: list[int] = []
+
+    def training_slots(self, cpu_slots: int) -> int:
+        return cpu_slots
+
+    def submit(self, work: WorkSpec, *args: Any) -> Handle:
+        self.submitted.append((work, args))
+        return Handle(len(self.submitted) - 1, work)
+
+    def done(self, handle: Handle) -> bool:
+        return handle.ref in self.results
+
+    def result(self, handle: Handle) -> Any:
+        return self.results[handle.ref]
+
+    def kill(self, handle: Handle) -> None:
+        self.killed.append(handle.ref)
+        self.results[handle.ref] = handle.work.result.crashed("killed")
+
+
+@pytest.fixture
+def scheduler(tmp_path: Path) -> Scheduler:
+    settings = StudioSettings(home=tmp_path / "home", cpu_training_slots=1)  # type: ignore[call-arg]
+    db = Database(f"sqlite:///{tmp_path / 'studio.db'}")
+    migrate(db.engine)
+    registered: list[str] = []
+
+    def register(session: Any, model: str, run: str, incoming: Path, result: ExportResult) -> Any:
+        registered.append(model)
+        from yolocls.studio.schemas import ModelVersionOut
+
+        return ModelVersionOut(model=model, version=len(registered), run=run, sha256=result.sha256 or "",
+                               default=True, created="2026-01-01T00:00:00Z", parity=result.parity, classes=[])
+
+    sched = Scheduler(settings, db, InProcessEngine(), register=register)  # type: ignore[arg-type]
+    sched.registered = registered  # type: ignore[attr-defined]
+    return sched
+
+
+def add_job(s: Scheduler, job_id: str, kind: JobKind, **params: Any) -> None:
+    with s.db.session() as session:
+        job = JobRow(id=job_id, kind=kind.value, status=JobStatus.QUEUED.value, run_name=f"run-{job_id}",
+                     params={"options": {"data": "datasets/x", "incoming": f"models/.incoming/{job_id}.onnx"},
+                             **params}, epochs_planned=1, epochs_done=0)
+        session.add(job)
+        s.add_event(session, job, "status", {"status": "queued", "error": None, "run": job.run_name})
+
+
+def status(s: Scheduler, job_id: str) -> str:
+    with s.db.session() as session:
+        job = session.get(JobRow, job_id)
+        assert job is not None
+        return job.status
+
+
+def test_training_slots_are_respected_and_results_decide_the_status(scheduler):
+    engine = scheduler.engine
+    add_job(scheduler, "a", JobKind.TRAIN)
+    add_job(scheduler, "b", JobKind.TRAIN)
+    scheduler.tick()
+    assert [status(scheduler, j) for j in "ab"] == ["running", "queued"]  # one CPU training slot
+    engine.results[0] = TrainResult(status="completed", run="run-a")
+    scheduler.tick()
+    assert [status(scheduler, j) for j in "ab"] == ["completed", "running"]
+    engine.results[1] = TrainResult.crashed("the job's worker process ended: NodeDiedError")
+    scheduler.tick()
+    assert status(scheduler, "b") == "failed"
+    with scheduler.db.session() as session:
+        kinds = [(e.job_id, e.data["status"]) for e in session.query(EventRow).order_by(EventRow.id)]
+    assert kinds == [("a", "queued"), ("b", "queued"), ("a", "running"), ("a", "completed"), ("b", "running"),
+                     ("b", "failed")]
+
+
+def test_a_cancelled_deploy_registers_nothing_and_a_finished_one_registers_once(scheduler):
+    engine = scheduler.engine
+    add_job(scheduler, "d1", JobKind.DEPLOY, model="m")
+    scheduler.tick()
+    scheduler.cancel("d1")
+    assert engine.killed == [0]  # not a training job: no stop file, the task is ended
+    scheduler.tick()
+    assert status(scheduler, "d1") == "cancelled" and scheduler.registered == []
+    add_job(scheduler, "d2", JobKind.DEPLOY, model="m")
+    scheduler.tick()
+    engine.results[1] = ExportResult(ok=True, sha256="abc", parity={"passed": True})
+    scheduler.tick()
+    assert status(scheduler, "d2") == "completed" and scheduler.registered == ["m"]
+    with scheduler.db.session() as session:
+        job = session.get(JobRow, "d2")
+        assert job is not None and job.params["deployed"]["model"] == "m"
+
+
+def test_after_a_restart_deploys_run_again_and_training_is_interrupted(scheduler):
+    add_job(scheduler, "t", JobKind.TRAIN)
+    add_job(scheduler, "d", JobKind.DEPLOY, model="m")
+    scheduler.tick()
+    assert status(scheduler, "t") == status(scheduler, "d") == "running"
+    fresh = Scheduler(scheduler.settings, scheduler.db, InProcessEngine(), register=scheduler.register)  # type: ignore[arg-type]
+    fresh.recover()
+    assert status(fresh, "t") == "interrupted" and status(fresh, "d") == "queued"
+
+
+def test_a_finished_job_cannot_be_moved_back(scheduler):
+    from yolocls.studio.jobmodel import InvalidTransition
+
+    add_job(scheduler, "x", JobKind.TRAIN)
+    scheduler.tick()
+    scheduler.engine.results[0] = TrainResult(status="completed")
+    scheduler.tick()
+    with pytest.raises(InvalidTransition), scheduler.db.session() as session:
+        job = session.get(JobRow, "x")
+        assert job is not None
+        scheduler.set_status(session, job, JobStatus.RUNNING)
