@@ -54,3 +54,18 @@ def test_results_are_typed_and_a_crash_is_a_failure_of_the_kind():
     assert PrepareResult.crashed("boom").ok is False
     with pytest.raises(ValueError):
         TrainResult.model_validate({"status": "running"})
+
+
+@pytest.mark.parametrize("device, gpus", [("cpu", 0), ("auto", 1), ("0", 1), ("1", 1), ("0,1", 2), ("cuda:0,1,2", 3)])
+def test_gpus_a_training_job_asks_for(device, gpus):
+    from yolocls.studio.jobmodel import gpus_wanted
+
+    assert gpus_wanted(device) == gpus
+
+
+@pytest.mark.parametrize("device, assigned, inside", [("1", 1, "0"), ("2,3", 2, "0,1"), ("cuda:1", 1, "0"),
+                                                      ("auto", 1, "auto"), ("cpu", 0, "cpu"), ("1", 0, "1")])
+def test_explicit_gpu_ids_are_renumbered_as_ray_shows_them(device, assigned, inside):
+    from yolocls.studio.jobmodel import device_in_worker
+
+    assert device_in_worker(device, assigned) == inside

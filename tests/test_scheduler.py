@@ -23,12 +23,14 @@ class InProcessEngine:
         self.submitted: list[tuple[WorkSpec, tuple[Any, ...]]] = []
         self.results: dict[int, Any] = {}
         self.killed: list[int] = []
+        self.gpus_asked: list[int] = []
 
     def training_slots(self, cpu_slots: int) -> int:
         return cpu_slots
 
-    def submit(self, work: WorkSpec, *args: Any) -> Handle:
+    def submit(self, work: WorkSpec, *args: Any, gpus: int = 1) -> Handle:
         self.submitted.append((work, args))
+        self.gpus_asked.append(gpus)
         return Handle(len(self.submitted) - 1, work)
 
     def done(self, handle: Handle) -> bool:
@@ -61,11 +63,11 @@ def scheduler(tmp_path: Path) -> Scheduler:
     return sched
 
 
-def add_job(s: Scheduler, job_id: str, kind: JobKind, **params: Any) -> None:
+def add_job(s: Scheduler, job_id: str, kind: JobKind, device: str = "auto", **params: Any) -> None:
     with s.db.session() as session:
+        options = {"data": "datasets/x", "incoming": f"models/.incoming/{job_id}.onnx", "device": device}
         job = JobRow(id=job_id, kind=kind.value, status=JobStatus.QUEUED.value, run_name=f"run-{job_id}",
-                     params={"options": {"data": "datasets/x", "incoming": f"models/.incoming/{job_id}.onnx"},
-                             **params}, epochs_planned=1, epochs_done=0)
+                     params={"options": options, **params}, epochs_planned=1, epochs_done=0)
         session.add(job)
         s.add_event(session, job, "status", {"status": "queued", "error": None, "run": job.run_name})
 
@@ -79,13 +81,14 @@ def status(s: Scheduler, job_id: str) -> str:
 
 def test_training_slots_are_respected_and_results_decide_the_status(scheduler):
     engine = scheduler.engine
-    add_job(scheduler, "a", JobKind.TRAIN)
-    add_job(scheduler, "b", JobKind.TRAIN)
+    add_job(scheduler, "a", JobKind.TRAIN, device="cpu")
+    add_job(scheduler, "b", JobKind.TRAIN, device="0,1")
     scheduler.tick()
     assert [status(scheduler, j) for j in "ab"] == ["running", "queued"]  # one CPU training slot
     engine.results[0] = TrainResult(status="completed", run="run-a")
     scheduler.tick()
     assert [status(scheduler, j) for j in "ab"] == ["completed", "running"]
+    assert engine.gpus_asked == [0, 2]  # a CPU job holds no GPU; two ids ask for two (DDP)
     engine.results[1] = TrainResult.crashed("the job's worker process ended: NodeDiedError")
     scheduler.tick()
     assert status(scheduler, "b") == "failed"

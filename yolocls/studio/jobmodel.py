@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from yolocls.core.errors import YoloclsError
+from yolocls.training.hyperparams import parse_device
 
 
 class _Text(str, Enum):
@@ -119,3 +120,21 @@ KINDS: dict[JobKind, WorkSpec] = {
 }
 ALL_WORK = tuple(KINDS.values())
 STAGES = {JobKind.DEPLOY: ("export", "parity check", "registration")}  # the `progress` events' stages, in order
+
+
+def gpus_wanted(device: str | None) -> int:
+    """GPUs a training job asks the cluster for: none for `cpu`, one per listed id (`0,1`: two, for DDP), one
+    for `auto` (used when the cluster has GPUs)."""
+    parsed = parse_device(device, "device:")
+    if parsed == "cpu":
+        return 0
+    return 1 if parsed == "auto" else len(parsed.split(","))
+
+
+def device_in_worker(device: str | None, assigned_gpus: int) -> str | None:
+    """The device a training job passes to Ultralytics inside a Ray worker: Ray shows the worker only the GPUs
+    it assigned, renumbered 0..n-1, so explicit ids (`1`, `0,1`) become those; anything else is unchanged."""
+    parsed = parse_device(device, "device:")
+    if assigned_gpus <= 0 or parsed in ("auto", "cpu"):
+        return device
+    return ",".join(str(i) for i in range(min(assigned_gpus, len(parsed.split(",")))))

@@ -90,13 +90,14 @@ class JobEngine:
         """One training job per GPU; on a CPU-only cluster the configured number."""
         return int(self.gpus) if self.gpus >= 1 else cpu_slots
 
-    def submit(self, work: WorkSpec, *args: Any) -> Handle:
-        """Run `work`'s worker function with `args` in a Ray worker process."""
+    def submit(self, work: WorkSpec, *args: Any, gpus: int = 1) -> Handle:
+        """Run `work`'s worker function with `args` in a Ray worker process; work that uses GPUs asks for `gpus`
+        of them when the cluster has GPUs (0: a CPU job, which never holds a GPU)."""
         import ray
 
         options: dict[str, Any] = {"max_retries": 0, "num_cpus": 1}
-        if work.gpu and self.gpus >= 1:
-            options["num_gpus"] = 1
+        if work.gpu and self.gpus >= 1 and gpus > 0:
+            options["num_gpus"] = min(gpus, int(self.gpus))
         return Handle(ray.remote(_worker_function(work)).options(**options).remote(*args), work)
 
     def done(self, handle: Handle) -> bool:

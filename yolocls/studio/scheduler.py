@@ -27,6 +27,7 @@ from yolocls.studio.jobmodel import (
     JobStatus,
     PrepareResult,
     TrainResult,
+    gpus_wanted,
 )
 from yolocls.studio.jobs import Handle, JobEngine
 from yolocls.studio.models import DatasetRow, JobRow
@@ -113,7 +114,9 @@ class Scheduler(JobEvents):
         if job.kind == JobKind.TRAIN and job.run_name:
             (self.runs_dir / job.run_name / STOP_FILE).unlink(missing_ok=True)
         work = KINDS[JobKind(job.kind)]
-        self.handles[job.id] = self.engine.submit(work, self.worker_options(job), str(self.log_path(job.id)))
+        options = self.worker_options(job)
+        gpus = gpus_wanted(options.get("device")) if job.kind == JobKind.TRAIN else 0
+        self.handles[job.id] = self.engine.submit(work, options, str(self.log_path(job.id)), gpus=gpus)
         job.cancel_requested = None
         self.set_status(s, job, JobStatus.RUNNING)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from yolocls.core.limits import set_opencv_pixel_cap
-from yolocls.studio.jobmodel import ExportResult, PrepareResult, TrainResult
+from yolocls.studio.jobmodel import ExportResult, PrepareResult, TrainResult, device_in_worker
 
 
 @contextlib.contextmanager
@@ -34,6 +34,16 @@ def _log_to(path: Path) -> Iterator[None]:
             os.dup2(saved[1], 2)
             os.close(saved[0])
             os.close(saved[1])
+
+
+def _ray_gpus() -> int:
+    """GPUs Ray assigned to this worker (0 outside Ray or on a CPU-only cluster)."""
+    try:
+        import ray
+
+        return len(ray.get_gpu_ids()) if ray.is_initialized() else 0
+    except Exception:
+        return 0
 
 
 def _error(exc: BaseException) -> str:
@@ -63,6 +73,7 @@ def run_train(options: dict[str, Any], log: str) -> TrainResult:
         try:
             from yolocls.training.runner import TrainOptions, train
 
+            options = {**options, "device": device_in_worker(options.get("device"), _ray_gpus())}
             run_dir, record = train(TrainOptions.model_validate({**options, "stop_file": True}))
         except KeyboardInterrupt:  # the stop file (cancel) or a signal: checkpoints kept, resumable
             return TrainResult(status="interrupted", error="stopped")
