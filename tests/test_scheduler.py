@@ -137,3 +137,15 @@ def test_a_finished_job_cannot_be_moved_back(scheduler):
         job = session.get(JobRow, "x")
         assert job is not None
         scheduler.set_status(session, job, JobStatus.RUNNING)
+
+
+def test_shutdown_keeps_a_job_that_completed_just_before_it_and_interrupts_the_others(scheduler):
+    add_job(scheduler, "done", JobKind.TRAIN)
+    scheduler.tick()
+    scheduler.settings.cpu_training_slots = 2
+    add_job(scheduler, "busy", JobKind.TRAIN)
+    scheduler.tick()
+    scheduler.engine.results[0] = TrainResult(status="completed", run="run-done")  # finished, not yet followed
+    scheduler.stop_running(timeout_s=0.2)
+    assert status(scheduler, "done") == "completed" and status(scheduler, "busy") == "interrupted"
+    assert (scheduler.runs_dir / "run-busy" / ".stop").is_file()  # asked to stop at its next batch

@@ -210,6 +210,7 @@ class Scheduler(JobEvents):
                        if j.id in self.handles and j.run_name]
         for job in running:
             stop = self.runs_dir / str(job.run_name) / STOP_FILE
+            stop.parent.mkdir(parents=True, exist_ok=True)  # a job just handed to Ray may not have its folder yet
             stop.write_text(json.dumps({"job": job.id, "reason": "studio shutdown"}))
         deadline = time.monotonic() + timeout_s
         while running and time.monotonic() < deadline and not all(self.engine.done(self.handles[j.id])
@@ -218,9 +219,16 @@ class Scheduler(JobEvents):
         with self.db.session() as s:
             for job in running:
                 row = s.get(JobRow, job.id)
-                if row is not None and row.status == JobStatus.RUNNING:
-                    self._progress(s, row)
-                    self.set_status(s, row, JobStatus.INTERRUPTED, "the studio stopped while this job ran; resume it")
+                if row is None or row.status != JobStatus.RUNNING:
+                    continue
+                handle = self.handles[job.id]
+                result = self.engine.result(handle) if self.engine.done(handle) else None
+                if isinstance(result, TrainResult) and result.status == "completed":
+                    self._finish(s, row, result)  # it ended on its own just before: completed, not interrupted
+                    continue
+                self._progress(s, row)
+                self._mark_run_interrupted(row.run_name)
+                self.set_status(s, row, JobStatus.INTERRUPTED, "the studio stopped while this job ran; resume it")
 
     # ---------- actions ----------
 
