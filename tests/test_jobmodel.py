@@ -69,3 +69,14 @@ def test_explicit_gpu_ids_are_renumbered_as_ray_shows_them(device, assigned, ins
     from yolocls.studio.jobmodel import device_in_worker
 
     assert device_in_worker(device, assigned) == inside
+
+
+def test_joining_a_cluster_with_a_ray_token_turns_token_auth_on(tmp_path):
+    from yolocls.studio.jobs import token_auth_env
+
+    assert token_auth_env({}, tmp_path) == {}
+    assert token_auth_env({"RAY_AUTH_TOKEN": "t"}, tmp_path) == {"RAY_AUTH_MODE": "token"}
+    (tmp_path / ".ray").mkdir()
+    (tmp_path / ".ray" / "auth_token").write_text("t")
+    assert token_auth_env({}, tmp_path) == {"RAY_AUTH_MODE": "token"}
+    assert token_auth_env({"RAY_AUTH_MODE": "disabled"}, tmp_path) == {}  # the user's choice stays

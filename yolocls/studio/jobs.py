@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from yolocls.core.errors import YoloclsError
@@ -43,6 +44,19 @@ def check_workers(work: tuple[WorkSpec, ...] = ALL_WORK) -> None:
         raise EngineError(f"{WORKER_MODULE} has no worker function {', '.join(missing)}")
 
 
+def token_auth_env(environ: dict[str, str], home: Path) -> dict[str, str]:
+    """What to add to the environment before joining a cluster: RAY_AUTH_MODE=token when the user has a Ray
+    token (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token) but did not say the mode; a cluster started
+    with token authentication refuses a client without it, and says why only in its own log."""
+    has_token = bool(environ.get("RAY_AUTH_TOKEN") or environ.get("RAY_AUTH_TOKEN_PATH")) or \
+        (home / ".ray" / "auth_token").is_file()
+    return {"RAY_AUTH_MODE": "token"} if has_token and "RAY_AUTH_MODE" not in environ else {}
+
+
+AUTH_HINT = ("; if the cluster uses token authentication (RAY_AUTH_MODE=token on its nodes), give the studio the "
+             "same: RAY_AUTH_MODE=token and the token in ~/.ray/auth_token or RAY_AUTH_TOKEN")
+
+
 def _typed(work: WorkSpec, value: Any) -> JobResult:
     return value if isinstance(value, work.result) else work.result.model_validate(value)
 
@@ -70,6 +84,7 @@ class JobEngine:
 
         try:
             if self.address:
+                os.environ.update(token_auth_env(dict(os.environ), Path.home()))
                 ray.init(address=self.address, namespace="yolocls", log_to_driver=False,
                          configure_logging=False, ignore_reinit_error=True)
             else:
@@ -77,7 +92,8 @@ class JobEngine:
                          log_to_driver=False, configure_logging=False, ignore_reinit_error=True)
         except Exception as exc:
             where = self.address or "a local Ray"
-            raise EngineError(f"cannot start the job engine ({where}): {exc}") from exc
+            hint = AUTH_HINT if self.address and os.environ.get("RAY_AUTH_MODE") != "token" else ""
+            raise EngineError(f"cannot start the job engine ({where}): {exc}{hint}") from exc
         self.gpus = float(ray.cluster_resources().get("GPU", 0))
 
     def stop(self) -> None:
