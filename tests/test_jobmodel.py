@@ -50,7 +50,7 @@ def test_every_kind_names_a_worker_that_exists_and_a_missing_one_stops_the_start
 
 def test_results_are_typed_and_a_crash_is_a_failure_of_the_kind():
     assert TrainResult.model_validate({"status": "completed", "run": "r"}).status == "completed"
-    assert TrainResult.crashed("boom") == TrainResult(status="failed", error="boom")
+    assert TrainResult.crashed("boom") == TrainResult(status="failed", error="boom", lost=True)
     assert PrepareResult.crashed("boom").ok is False
     with pytest.raises(ValueError):
         TrainResult.model_validate({"status": "running"})

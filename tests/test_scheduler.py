@@ -89,7 +89,7 @@ def test_training_slots_are_respected_and_results_decide_the_status(scheduler):
     scheduler.tick()
     assert [status(scheduler, j) for j in "ab"] == ["completed", "running"]
     assert engine.gpus_asked == [0, 2]  # a CPU job holds no GPU; two ids ask for two (DDP)
-    engine.results[1] = TrainResult.crashed("the job's worker process ended: NodeDiedError")
+    engine.results[1] = TrainResult(status="failed", error="CUDA out of memory")
     scheduler.tick()
     assert status(scheduler, "b") == "failed"
     with scheduler.db.session() as session:
@@ -149,3 +149,22 @@ def test_shutdown_keeps_a_job_that_completed_just_before_it_and_interrupts_the_o
     scheduler.stop_running(timeout_s=0.2)
     assert status(scheduler, "done") == "completed" and status(scheduler, "busy") == "interrupted"
     assert (scheduler.runs_dir / "run-busy" / ".stop").is_file()  # asked to stop at its next batch
+
+
+def test_a_lost_worker_leaves_a_resumable_job_and_run(scheduler):
+    """A node lost mid-job (Ray's NodeDiedError): interrupted in the database and in run.json, not failed."""
+    from yolocls.training.rundir import RunRecord, load_run_record
+
+    add_job(scheduler, "n", JobKind.TRAIN)
+    scheduler.tick()
+    run_dir = scheduler.runs_dir / "run-n"
+    run_dir.mkdir(parents=True)
+    RunRecord.model_validate({"name": "run-n", "status": "running", "dataset": "d", "model": "m", "preset": "p",
+                              "weights": "m.yaml", "weights_source": "scratch", "classes": ["a", "b"],
+                              "versions": {}, "device": "cpu", "args": {}, "epochs_planned": 3,
+                              "started": "2026-01-01T00:00:00Z"}).save(run_dir)
+    scheduler.engine.results[0] = TrainResult.crashed("the job's worker process ended: NodeDiedError: gone")
+    scheduler.tick()
+    assert status(scheduler, "n") == "interrupted"
+    record = load_run_record(run_dir)
+    assert record is not None and record.status == "interrupted" and "--resume" in (record.error or "")

@@ -75,10 +75,11 @@ class TrainResult(BaseModel):
     status: Literal["completed", "interrupted", "failed"]
     run: str | None = None
     error: str | None = None
+    lost: bool = False  # the worker process ended without answering (its node lost, killed): resumable
 
     @classmethod
     def crashed(cls, error: str) -> TrainResult:
-        return cls(status="failed", error=error)
+        return cls(status="failed", error=error, lost=True)
 
 
 class ExportResult(BaseModel):

@@ -159,6 +159,9 @@ class Scheduler(JobEvents):
         self._last_progress.pop(job.id, None)
         if job.cancel_requested is not None and result.status != "completed":
             self.set_status(s, job, JobStatus.CANCELLED, "cancelled; resume continues from the last checkpoint")
+        elif result.lost:  # its process or node went away mid-run: the run's checkpoints are still there
+            self._mark_run_interrupted(job.run_name)
+            self.set_status(s, job, JobStatus.INTERRUPTED, f"{result.error}; resume it from its last checkpoint")
         else:
             self.set_status(s, job, JobStatus(result.status), result.error)
 
