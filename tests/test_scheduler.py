@@ -24,6 +24,7 @@ class InProcessEngine:
         self.results: dict[int, Any] = {}
         self.killed: list[int] = []
         self.gpus_asked: list[int] = []
+        self.placeable = True  # False: Ray cannot place the task (no free GPU/CPU, its node gone)
 
     def training_slots(self, cpu_slots: int) -> int:
         return cpu_slots
@@ -31,6 +32,8 @@ class InProcessEngine:
     def submit(self, work: WorkSpec, *args: Any, gpus: int = 1) -> Handle:
         self.submitted.append((work, args))
         self.gpus_asked.append(gpus)
+        if self.placeable:  # the worker starts at once and says so, as studio.worker does
+            Path(args[0]["started_file"]).touch()
         return Handle(len(self.submitted) - 1, work)
 
     def done(self, handle: Handle) -> bool:
@@ -84,8 +87,10 @@ def test_training_slots_are_respected_and_results_decide_the_status(scheduler):
     add_job(scheduler, "a", JobKind.TRAIN, device="cpu")
     add_job(scheduler, "b", JobKind.TRAIN, device="0,1")
     scheduler.tick()
+    scheduler.tick()  # handed to Ray, then seen started
     assert [status(scheduler, j) for j in "ab"] == ["running", "queued"]  # one CPU training slot
     engine.results[0] = TrainResult(status="completed", run="run-a")
+    scheduler.tick()
     scheduler.tick()
     assert [status(scheduler, j) for j in "ab"] == ["completed", "running"]
     assert engine.gpus_asked == [0, 2]  # a CPU job holds no GPU; two ids ask for two (DDP)
@@ -102,11 +107,13 @@ def test_a_cancelled_deploy_registers_nothing_and_a_finished_one_registers_once(
     engine = scheduler.engine
     add_job(scheduler, "d1", JobKind.DEPLOY, model="m")
     scheduler.tick()
+    scheduler.tick()
     scheduler.cancel("d1")
     assert engine.killed == [0]  # not a training job: no stop file, the task is ended
     scheduler.tick()
     assert status(scheduler, "d1") == "cancelled" and scheduler.registered == []
     add_job(scheduler, "d2", JobKind.DEPLOY, model="m")
+    scheduler.tick()
     scheduler.tick()
     engine.results[1] = ExportResult(ok=True, sha256="abc", parity={"passed": True})
     scheduler.tick()
@@ -120,6 +127,7 @@ def test_after_a_restart_deploys_run_again_and_training_is_interrupted(scheduler
     add_job(scheduler, "t", JobKind.TRAIN)
     add_job(scheduler, "d", JobKind.DEPLOY, model="m")
     scheduler.tick()
+    scheduler.tick()
     assert status(scheduler, "t") == status(scheduler, "d") == "running"
     fresh = Scheduler(scheduler.settings, scheduler.db, InProcessEngine(), register=scheduler.register)  # type: ignore[arg-type]
     fresh.recover()
@@ -131,6 +139,7 @@ def test_a_finished_job_cannot_be_moved_back(scheduler):
 
     add_job(scheduler, "x", JobKind.TRAIN)
     scheduler.tick()
+    scheduler.tick()
     scheduler.engine.results[0] = TrainResult(status="completed")
     scheduler.tick()
     with pytest.raises(InvalidTransition), scheduler.db.session() as session:
@@ -141,9 +150,9 @@ def test_a_finished_job_cannot_be_moved_back(scheduler):
 
 def test_shutdown_keeps_a_job_that_completed_just_before_it_and_interrupts_the_others(scheduler):
     add_job(scheduler, "done", JobKind.TRAIN)
-    scheduler.tick()
     scheduler.settings.cpu_training_slots = 2
     add_job(scheduler, "busy", JobKind.TRAIN)
+    scheduler.tick()
     scheduler.tick()
     scheduler.engine.results[0] = TrainResult(status="completed", run="run-done")  # finished, not yet followed
     scheduler.stop_running(timeout_s=0.2)
@@ -157,6 +166,7 @@ def test_a_lost_worker_leaves_a_resumable_job_and_run(scheduler):
 
     add_job(scheduler, "n", JobKind.TRAIN)
     scheduler.tick()
+    scheduler.tick()
     run_dir = scheduler.runs_dir / "run-n"
     run_dir.mkdir(parents=True)
     RunRecord.model_validate({"name": "run-n", "status": "running", "dataset": "d", "model": "m", "preset": "p",
@@ -168,3 +178,21 @@ def test_a_lost_worker_leaves_a_resumable_job_and_run(scheduler):
     assert status(scheduler, "n") == "interrupted"
     record = load_run_record(run_dir)
     assert record is not None and record.status == "interrupted" and "--resume" in (record.error or "")
+
+
+def test_a_job_ray_cannot_place_stays_queued_holds_its_slot_and_cancels_at_once(scheduler):
+    engine = scheduler.engine
+    engine.placeable = False
+    add_job(scheduler, "w", JobKind.TRAIN)
+    add_job(scheduler, "x", JobKind.TRAIN)
+    for _ in range(3):
+        scheduler.tick()
+    assert status(scheduler, "w") == status(scheduler, "x") == "queued"  # not "running, epoch 0" forever
+    assert len(engine.submitted) == 1  # w holds the one training slot while Ray waits
+    scheduler.cancel("w")
+    assert status(scheduler, "w") == "cancelled" and engine.killed == [0]  # no grace period, no stop file
+    assert not (scheduler.runs_dir / "run-w").exists()
+    engine.placeable = True
+    scheduler.tick()
+    scheduler.tick()
+    assert status(scheduler, "x") == "running"

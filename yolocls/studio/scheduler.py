@@ -79,15 +79,20 @@ class Scheduler(JobEvents):
             running = list(s.scalars(select(JobRow).where(JobRow.status == JobStatus.RUNNING)))
             for job in running:
                 self._follow(s, job)
+            for job in s.scalars(select(JobRow).where(JobRow.status == JobStatus.QUEUED)):
+                if job.id in self.handles:
+                    self._check_started(s, job)
             self._start_queued(s)
 
     def _start_queued(self, s: Any) -> None:
-        running = list(s.scalars(select(JobRow).where(JobRow.status == JobStatus.RUNNING)))
+        # running jobs and those handed to Ray that have not started yet both hold their slot
+        running = [j for j in s.scalars(select(JobRow).where(JobRow.status.in_((JobStatus.RUNNING, JobStatus.QUEUED))))
+                   if j.status == JobStatus.RUNNING or j.id in self.handles]
         slots = {JobKind.PREPARE: self.settings.prepare_slots, JobKind.DEPLOY: self.settings.deploy_slots,
                  JobKind.TRAIN: self.engine.training_slots(self.settings.cpu_training_slots)}
         free = {kind: n - sum(j.kind == kind for j in running) for kind, n in slots.items()}
         for job in s.scalars(select(JobRow).where(JobRow.status == JobStatus.QUEUED).order_by(JobRow.created)):
-            if free[job.kind] <= 0:
+            if job.id in self.handles or free[job.kind] <= 0:
                 continue
             free[job.kind] -= 1
             self._start(s, job)
@@ -110,15 +115,25 @@ class Scheduler(JobEvents):
             return {**options, "resume": str(self.runs_dir / Path(options["resume"]).name)}
         return {**options, "data": self.home_path(options["data"]), "runs_dir": str(self.runs_dir)}
 
+    def started_path(self, job_id: str) -> Path:
+        return self.logs_dir / f"{job_id}.started"
+
     def _start(self, s: Any, job: JobRow) -> None:
+        """Hand the job to Ray. It stays `queued` until its worker says it started (`_check_started`): Ray may
+        wait for a node, a GPU or a free CPU, and a job waiting there is not running."""
         if job.kind == JobKind.TRAIN and job.run_name:
             (self.runs_dir / job.run_name / STOP_FILE).unlink(missing_ok=True)
+        self.started_path(job.id).unlink(missing_ok=True)
         work = KINDS[JobKind(job.kind)]
-        options = self.worker_options(job)
+        options = {**self.worker_options(job), "started_file": str(self.started_path(job.id))}
         gpus = gpus_wanted(options.get("device")) if job.kind == JobKind.TRAIN else 0
         self.handles[job.id] = self.engine.submit(work, options, str(self.log_path(job.id)), gpus=gpus)
         job.cancel_requested = None
-        self.set_status(s, job, JobStatus.RUNNING)
+
+    def _check_started(self, s: Any, job: JobRow) -> None:
+        """A handed-over job becomes `running` when its worker has started (or already ended)."""
+        if self.started_path(job.id).exists() or self.engine.done(self.handles[job.id]):
+            self.set_status(s, job, JobStatus.RUNNING)
 
     def _follow(self, s: Any, job: JobRow) -> None:
         handle = self.handles.get(job.id)
@@ -240,7 +255,10 @@ class Scheduler(JobEvents):
             job = s.get(JobRow, job_id)
             if job is None or job.status in TERMINAL:
                 return
-            if job.status == JobStatus.QUEUED:
+            if job.status == JobStatus.QUEUED:  # waiting here or in Ray for resources: nothing ran, nothing kept
+                handle = self.handles.pop(job.id, None)
+                if handle is not None:
+                    self.engine.kill(handle)
                 self.set_status(s, job, JobStatus.CANCELLED, "cancelled before it started")
                 return
             job.cancel_requested = now()

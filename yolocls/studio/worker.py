@@ -36,6 +36,12 @@ def _log_to(path: Path) -> Iterator[None]:
             os.close(saved[1])
 
 
+def _started(options: dict[str, Any]) -> None:
+    """Tell the studio this job's worker is running (until then the job is queued, in Ray's queue)."""
+    if options.get("started_file"):
+        Path(options["started_file"]).touch()
+
+
 def _ray_gpus() -> int:
     """GPUs Ray assigned to this worker (0 outside Ray or on a CPU-only cluster)."""
     try:
@@ -54,10 +60,12 @@ def _error(exc: BaseException) -> str:
 
 def run_prepare(options: dict[str, Any], log: str) -> PrepareResult:
     """PrepareOptions as a dict -> the dataset folder written, or the error."""
+    _started(options)
     with _log_to(Path(log)):
         try:
             from yolocls.data.prepare import PrepareOptions, prepare_dataset
 
+            options = {k: v for k, v in options.items() if k != "started_file"}
             result = prepare_dataset(PrepareOptions.model_validate({**options, "progress": False}))
             print(f"dataset written to {result.out}: {len(result.manifest.classes)} classes, "
                   f"{len(result.manifest.files)} images, {len(result.manifest.skipped)} skipped", flush=True)
@@ -69,11 +77,13 @@ def run_prepare(options: dict[str, Any], log: str) -> PrepareResult:
 
 def run_train(options: dict[str, Any], log: str) -> TrainResult:
     """TrainOptions as a dict -> how the run ended (completed, interrupted, failed), its folder, its error."""
+    _started(options)
     with _log_to(Path(log)):
         try:
             from yolocls.training.runner import TrainOptions, train
 
             options = {**options, "device": device_in_worker(options.get("device"), _ray_gpus())}
+            options = {k: v for k, v in options.items() if k != "started_file"}
             run_dir, record = train(TrainOptions.model_validate({**options, "stop_file": True}))
         except KeyboardInterrupt:  # the stop file (cancel) or a signal: checkpoints kept, resumable
             return TrainResult(status="interrupted", error="stopped")
@@ -91,6 +101,7 @@ def run_train(options: dict[str, Any], log: str) -> TrainResult:
 def run_export(options: dict[str, Any], log: str) -> ExportResult:
     """Options {"run_dir", "copy_to", "progress_file"} -> ONNX export with the parity check, its own file placed
     at `copy_to`: its hash, parity, size and classes, or the error. Stages go to the progress file."""
+    _started(options)
     from yolocls.core.progress import write_progress
 
     progress = Path(options["progress_file"])
