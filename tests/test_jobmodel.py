@@ -80,3 +80,11 @@ def test_joining_a_cluster_with_a_ray_token_turns_token_auth_on(tmp_path):
     (tmp_path / ".ray" / "auth_token").write_text("t")
     assert token_auth_env({}, tmp_path) == {"RAY_AUTH_MODE": "token"}
     assert token_auth_env({"RAY_AUTH_MODE": "disabled"}, tmp_path) == {}  # the user's choice stays
+
+
+def test_a_jobs_worker_gets_the_studios_settings_but_not_its_key():
+    from yolocls.studio.jobs import worker_env
+
+    env = worker_env({"YOLOCLS_WEIGHTS_DIR": "/w", "YOLO_OFFLINE": "true", "YOLOCLS_API_KEY": "secret",
+                      "OPENCV_IO_MAX_IMAGE_PIXELS": "50000000", "HOME": "/root", "PATH": "/bin"})
+    assert env == {"YOLOCLS_WEIGHTS_DIR": "/w", "YOLO_OFFLINE": "true", "OPENCV_IO_MAX_IMAGE_PIXELS": "50000000"}

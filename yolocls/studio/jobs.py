@@ -44,6 +44,19 @@ def check_workers(work: tuple[WorkSpec, ...] = ALL_WORK) -> None:
         raise EngineError(f"{WORKER_MODULE} has no worker function {', '.join(missing)}")
 
 
+# The studio's settings a job's worker needs wherever it runs (never the API key: workers do not serve).
+WORKER_ENV_PREFIXES = ("YOLOCLS_", "YOLO_")
+WORKER_ENV_NAMES = ("OPENCV_IO_MAX_IMAGE_PIXELS", "MPLBACKEND")
+WORKER_ENV_SECRETS = ("YOLOCLS_API_KEY",)
+
+
+def worker_env(environ: dict[str, str]) -> dict[str, str]:
+    """The environment variables a job carries to a cluster's worker nodes (`YOLOCLS_WEIGHTS_DIR`, the offline
+    Ultralytics settings, OpenCV's decode cap), so a job runs there as it would on the studio's machine."""
+    return {k: v for k, v in environ.items()
+            if (k.startswith(WORKER_ENV_PREFIXES) or k in WORKER_ENV_NAMES) and k not in WORKER_ENV_SECRETS}
+
+
 def token_auth_env(environ: dict[str, str], home: Path) -> dict[str, str]:
     """What to add to the environment before joining a cluster: RAY_AUTH_MODE=token when the user has a Ray
     token (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token) but did not say the mode; a cluster started
@@ -114,6 +127,8 @@ class JobEngine:
         options: dict[str, Any] = {"max_retries": 0, "num_cpus": 1}
         if work.gpu and self.gpus >= 1 and gpus > 0:
             options["num_gpus"] = min(gpus, int(self.gpus))
+        if self.address:  # a cluster's workers start with `ray start`'s environment, not the studio's
+            options["runtime_env"] = {"env_vars": worker_env(dict(os.environ))}
         return Handle(ray.remote(_worker_function(work)).options(**options).remote(*args), work)
 
     def done(self, handle: Handle) -> bool:
