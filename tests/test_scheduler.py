@@ -196,3 +196,13 @@ def test_a_job_ray_cannot_place_stays_queued_holds_its_slot_and_cancels_at_once(
     scheduler.tick()
     scheduler.tick()
     assert status(scheduler, "x") == "running"
+
+
+def test_a_worker_with_another_yolocls_version_refuses_the_job_and_says_it_started(tmp_path):
+    from yolocls.studio.worker import run_prepare
+
+    started = tmp_path / "job.started"
+    result = run_prepare({"source": str(tmp_path), "out": str(tmp_path / "out"), "started_file": str(started),
+                          "studio_version": "0.0.0-elsewhere"}, str(tmp_path / "job.log"))
+    assert result.ok is False and "the studio 0.0.0-elsewhere" in (result.error or "")
+    assert started.is_file() and "install the same version on every node" in (result.error or "")

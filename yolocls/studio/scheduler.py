@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from yolocls import __version__
 from yolocls.core.errors import YoloclsError
 from yolocls.studio.db import Database
 from yolocls.studio.job_events import JobEvents, aware, now
@@ -125,7 +126,8 @@ class Scheduler(JobEvents):
             (self.runs_dir / job.run_name / STOP_FILE).unlink(missing_ok=True)
         self.started_path(job.id).unlink(missing_ok=True)
         work = KINDS[JobKind(job.kind)]
-        options = {**self.worker_options(job), "started_file": str(self.started_path(job.id))}
+        options = {**self.worker_options(job), "started_file": str(self.started_path(job.id)),
+                   "studio_version": __version__}
         gpus = gpus_wanted(options.get("device")) if job.kind == JobKind.TRAIN else 0
         self.handles[job.id] = self.engine.submit(work, options, str(self.log_path(job.id)), gpus=gpus)
         job.cancel_requested = None

@@ -36,10 +36,22 @@ def _log_to(path: Path) -> Iterator[None]:
             os.close(saved[1])
 
 
-def _started(options: dict[str, Any]) -> None:
-    """Tell the studio this job's worker is running (until then the job is queued, in Ray's queue)."""
+STUDIO_KEYS = ("started_file", "studio_version")  # what the scheduler adds to a job's own options
+
+
+def _started(options: dict[str, Any]) -> dict[str, Any]:
+    """Tell the studio this job's worker is running (until then the job is queued, in Ray's queue), check that
+    this node runs the studio's yolocls version, and return the job's own options."""
+    from yolocls import __version__
+    from yolocls.core.errors import YoloclsError
+
     if options.get("started_file"):
         Path(options["started_file"]).touch()
+    wanted = options.get("studio_version")
+    if wanted and wanted != __version__:
+        raise YoloclsError(f"this worker node runs yolocls {__version__}, the studio {wanted}: install the same "
+                           "version on every node of the cluster")
+    return {k: v for k, v in options.items() if k not in STUDIO_KEYS}
 
 
 def _ray_gpus() -> int:
@@ -60,12 +72,11 @@ def _error(exc: BaseException) -> str:
 
 def run_prepare(options: dict[str, Any], log: str) -> PrepareResult:
     """PrepareOptions as a dict -> the dataset folder written, or the error."""
-    _started(options)
     with _log_to(Path(log)):
         try:
+            options = _started(options)
             from yolocls.data.prepare import PrepareOptions, prepare_dataset
 
-            options = {k: v for k, v in options.items() if k != "started_file"}
             result = prepare_dataset(PrepareOptions.model_validate({**options, "progress": False}))
             print(f"dataset written to {result.out}: {len(result.manifest.classes)} classes, "
                   f"{len(result.manifest.files)} images, {len(result.manifest.skipped)} skipped", flush=True)
@@ -77,13 +88,12 @@ def run_prepare(options: dict[str, Any], log: str) -> PrepareResult:
 
 def run_train(options: dict[str, Any], log: str) -> TrainResult:
     """TrainOptions as a dict -> how the run ended (completed, interrupted, failed), its folder, its error."""
-    _started(options)
     with _log_to(Path(log)):
         try:
+            options = _started(options)
             from yolocls.training.runner import TrainOptions, train
 
             options = {**options, "device": device_in_worker(options.get("device"), _ray_gpus())}
-            options = {k: v for k, v in options.items() if k != "started_file"}
             run_dir, record = train(TrainOptions.model_validate({**options, "stop_file": True}))
         except KeyboardInterrupt:  # the stop file (cancel) or a signal: checkpoints kept, resumable
             return TrainResult(status="interrupted", error="stopped")
@@ -101,12 +111,12 @@ def run_train(options: dict[str, Any], log: str) -> TrainResult:
 def run_export(options: dict[str, Any], log: str) -> ExportResult:
     """Options {"run_dir", "copy_to", "progress_file"} -> ONNX export with the parity check, its own file placed
     at `copy_to`: its hash, parity, size and classes, or the error. Stages go to the progress file."""
-    _started(options)
     from yolocls.core.progress import write_progress
 
     progress = Path(options["progress_file"])
     with _log_to(Path(log)):
         try:
+            options = _started(options)
             from yolocls.export import ExportOptions, export_model
 
             write_progress(progress, {"stage": "export"})
