@@ -66,8 +66,8 @@ def token_auth_env(environ: dict[str, str], home: Path) -> dict[str, str]:
     return {"RAY_AUTH_MODE": "token"} if has_token and "RAY_AUTH_MODE" not in environ else {}
 
 
-AUTH_HINT = ("; if the cluster uses token authentication (RAY_AUTH_MODE=token on its nodes), give the studio the "
-             "same: RAY_AUTH_MODE=token and the token in ~/.ray/auth_token or RAY_AUTH_TOKEN")
+AUTH_HINT = ("; if the cluster uses token authentication (RAY_AUTH_MODE=token on its nodes), the studio needs the "
+             "same token in ~/.ray/auth_token or RAY_AUTH_TOKEN (it then sets RAY_AUTH_MODE=token itself)")
 
 
 def _typed(work: WorkSpec, value: Any) -> JobResult:
@@ -93,11 +93,12 @@ class JobEngine:
             # ... and jobs run at normal priority: Ray's default (nice 15) lets any other busy process on
             # the machine starve a training job (measured: 3 % of a core next to two busy processes).
             os.environ.setdefault("RAY_worker_niceness", "0")
+        else:  # Ray reads its authentication mode when it is imported
+            os.environ.update(token_auth_env(dict(os.environ), Path.home()))
         import ray
 
         try:
             if self.address:
-                os.environ.update(token_auth_env(dict(os.environ), Path.home()))
                 ray.init(address=self.address, namespace="yolocls", log_to_driver=False,
                          configure_logging=False, ignore_reinit_error=True)
             else:
@@ -105,7 +106,7 @@ class JobEngine:
                          log_to_driver=False, configure_logging=False, ignore_reinit_error=True)
         except Exception as exc:
             where = self.address or "a local Ray"
-            hint = AUTH_HINT if self.address and os.environ.get("RAY_AUTH_MODE") != "token" else ""
+            hint = AUTH_HINT if self.address else ""
             raise EngineError(f"cannot start the job engine ({where}): {exc}{hint}") from exc
         self.gpus = float(ray.cluster_resources().get("GPU", 0))
 
