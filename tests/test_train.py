@@ -383,6 +383,9 @@ def test_a_checkpoint_cut_by_a_killed_process_is_restored(tmp_path):
             "    os._exit(137)  # killed mid-write\n")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 137
     assert (weights / "last.pt").read_bytes() != good and (weights / "last.pt.prev").is_file()
+    from yolocls.training.rundir import checkpoint_exists
+
+    assert checkpoint_exists(weights / "last.pt")  # resumable (what the studio's resume checks)
     # a reader (report, export) uses the complete copy where it is, and writes nothing
     before = sorted((p.name, p.read_bytes()) for p in weights.iterdir())
     assert run_weights(tmp_path / "run", "last", "evaluate")[1].read_bytes() == good

@@ -26,7 +26,7 @@ from yolocls.studio.schemas import DatasetOut, DuplicateGroupOut, JobOut
 from yolocls.studio.settings import StudioSettings
 from yolocls.studio.uploads import Upload
 from yolocls.training.batch_progress import read_progress as read_batch_progress
-from yolocls.training.rundir import read_epochs, weights_path
+from yolocls.training.rundir import checkpoint_exists, read_epochs, weights_path
 
 Row = TypeVar("Row", DatasetRow, JobRow)
 SAMPLES_PER_CLASS = 8
@@ -204,7 +204,7 @@ class Studio:
                                "cancel it first")
             for job in s.scalars(select(JobRow).where(JobRow.dataset_id == dataset_id, JobRow.kind == "train",
                                                       JobRow.status.in_(RESUMABLE))):
-                if job.run_name and weights_path(self.scheduler.runs_dir / job.run_name, "last").is_file():
+                if job.run_name and checkpoint_exists(weights_path(self.scheduler.runs_dir / job.run_name, "last")):
                     raise Conflict(f"dataset '{row.name}' is needed to resume training job {job.id} ({job.status}, "
                                    f"run {job.run_name}); resume it to the end, or start a new run, first")
             s.delete(s.get(DatasetRow, dataset_id))

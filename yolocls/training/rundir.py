@@ -235,6 +235,13 @@ def repair_checkpoints(run_dir: Path) -> list[str]:
     return restored
 
 
+def checkpoint_exists(path: Path) -> bool:
+    """A complete checkpoint at `path`, or the complete previous version a killed write left beside it (what
+    `repair_checkpoints` restores when training resumes)."""
+    prev = path.with_name(path.name + ".prev")
+    return (path.is_file() and zipfile.is_zipfile(path)) or (prev.is_file() and zipfile.is_zipfile(prev))
+
+
 def readable_checkpoint(path: Path) -> Path:
     """`path`, or, when a killed write cut it, a copy of the complete previous version (`<name>.prev`) in a
     temporary folder removed at exit: readers never write to a run folder (only training repairs one:

@@ -19,7 +19,7 @@ from yolocls.studio.schemas import JobCreate, JobOut
 from yolocls.studio.service import Conflict, Studio, studio_of
 from yolocls.training.hyperparams import check_hyperparams, parse_device
 from yolocls.training.presets import load_presets, resolve_args
-from yolocls.training.rundir import weights_path
+from yolocls.training.rundir import checkpoint_exists, weights_path
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 SEP = "\n"  # event lines end with LF (what the pages' reader splits on)
@@ -137,8 +137,7 @@ def resume_job(request: Request, job_id: str) -> JobOut:
     job = studio.job_row(job_id)
     if job.kind != JobKind.TRAIN or job.status not in RESUMABLE:
         raise Conflict(f"job {job_id} is {job.status}; only a cancelled or interrupted training job resumes")
-    last = weights_path(studio.scheduler.runs_dir / (job.run_name or ""), "last")
-    if not last.is_file():
+    if not checkpoint_exists(weights_path(studio.scheduler.runs_dir / (job.run_name or ""), "last")):
         raise Conflict(f"job {job_id} stopped before its first checkpoint; start a new job instead")
     studio.scheduler.resume(job_id)
     return studio.job_out(studio.job_row(job_id))
