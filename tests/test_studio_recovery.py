@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import CLASSES, Studio, png_bytes
+from tests.helpers import CLASSES, Studio, dataset_zip, png_bytes
 
 pytestmark = pytest.mark.slow
 
@@ -133,18 +133,14 @@ def test_upload_names_and_kept_originals(tmp_path):
         junk = studio.upload_zip(b"PK\x03\x04 junk", name="reuse").json()["dataset"]["id"]
         assert studio.wait(f"/datasets/{junk}", lambda d: d["status"] != "preparing")["status"] == "failed"
         assert (uploads / junk).is_dir()  # kept: the setting is on
-        buf = io.BytesIO()
-        with zipfile.ZipFile(buf, "w") as zf:
-            for ci, name in enumerate(CLASSES):
-                for k in range(10):
-                    zf.writestr(f"{name}/{k}.png", png_bytes(ci, k))
-        res = studio.upload_zip(buf.getvalue(), name="reuse")
+        photos = dataset_zip(per_class=10)
+        res = studio.upload_zip(photos, name="reuse")
         assert res.status_code == 202, res.text
         reused = studio.wait(f"/datasets/{res.json()['dataset']['id']}", lambda d: d["status"] != "preparing")
         assert reused["status"] == "ready" and reused["name"] == "reuse"
         assert studio.api("GET", f"/datasets/{junk}").status_code == 404 and not (uploads / junk).exists()
         assert (uploads / reused["id"] / "upload.zip").is_file()  # the original, kept after preparation
-        names = [studio.upload_zip(buf.getvalue()).json()["dataset"]["name"] for _ in range(2)]
+        names = [studio.upload_zip(photos).json()["dataset"]["name"] for _ in range(2)]
         assert names == ["photos", "photos-2"]  # derived from photos.zip, never refused after the body
 
         def body():

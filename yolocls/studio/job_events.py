@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from yolocls.core.progress import read_progress
-from yolocls.studio.jobmodel import TERMINAL, JobStatus, check_transition
+from yolocls.studio.jobmodel import TERMINAL, JobKind, JobStatus, check_transition
 from yolocls.studio.models import EventRow, JobRow
 from yolocls.studio.settings import StudioSettings
 from yolocls.training.batch_progress import read_progress as read_batch_progress
@@ -36,6 +36,14 @@ class JobEvents:
         self.runs_dir = settings.folder("runs")
         self.logs_dir = settings.folder(".studio/logs")
         self._last_progress: dict[str, dict[str, Any]] = {}
+
+    def queue_job(self, session: Any, kind: JobKind, job_id: str | None = None, **fields: Any) -> JobRow:
+        """A new job, `queued`, with its first status event: how every kind of job is created."""
+        job = JobRow(id=job_id or new_id(), kind=kind.value, status=JobStatus.QUEUED.value, epochs_done=0,
+                     **{"epochs_planned": 0, **fields})
+        session.add(job)
+        self.add_event(session, job, "status", {"status": JobStatus.QUEUED.value, "error": None, "run": job.run_name})
+        return job
 
     def add_event(self, session: Any, job: JobRow, kind: str, data: dict[str, Any]) -> None:
         session.flush()  # the job row (and its dataset) first: events reference them

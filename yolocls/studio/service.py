@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from yolocls.core.errors import YoloclsError
 from yolocls.data.manifest import MANIFEST_NAME, Manifest, SkippedFile, manifest_sha256, manifest_summary
 from yolocls.studio.db import Database
-from yolocls.studio.job_events import aware, new_id
+from yolocls.studio.job_events import aware
 from yolocls.studio.jobmodel import ACTIVE, RESUMABLE, JobKind, JobStatus
 from yolocls.studio.jobs import JobEngine
 from yolocls.studio.models import DatasetRow, EventRow, JobRow
@@ -128,11 +128,7 @@ class Studio:
                 self.replace_failed_dataset(s, upload.name)
                 s.add(DatasetRow(id=dataset_id, name=upload.name, status="preparing",
                                  source=str(upload.folder.relative_to(home)), options=options))
-                job = JobRow(id=new_id(), kind=JobKind.PREPARE.value, status=JobStatus.QUEUED.value,
-                             dataset_id=dataset_id, params={"options": options}, epochs_planned=0, epochs_done=0)
-                s.add(job)
-                self.scheduler.add_event(s, job, "status", {"status": JobStatus.QUEUED.value, "error": None,
-                                                            "run": None})
+                job = self.scheduler.queue_job(s, JobKind.PREPARE, dataset_id=dataset_id, params={"options": options})
                 return job.id
         except BaseException:
             shutil.rmtree(upload.folder, ignore_errors=True)

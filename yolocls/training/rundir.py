@@ -195,9 +195,18 @@ def best_from_results(rows: list[dict[str, float]]) -> tuple[int | None, dict[st
     return best, best_metrics
 
 
+def _complete(path: Path) -> bool:
+    """A complete checkpoint file (torch saves zip archives; a cut write is not one)."""
+    return path.is_file() and zipfile.is_zipfile(path)
+
+
+def _prev(path: Path) -> Path:
+    return path.with_name(path.name + ".prev")
+
+
 def _settle(path: Path, prev: Path) -> None:
     """Keep `path` when it is a complete checkpoint (torch saves zip archives), else restore `prev`."""
-    if path.is_file() and zipfile.is_zipfile(path):
+    if _complete(path):
         prev.unlink(missing_ok=True)
     else:
         os.replace(prev, path)
@@ -211,7 +220,7 @@ def keep_previous(paths: list[Path], copy: bool = False) -> Iterator[None]:
     kept = []
     for path in paths:
         if path.is_file():
-            prev = path.with_name(path.name + ".prev")
+            prev = _prev(path)
             if copy:
                 shutil.copy2(path, prev)
             else:
@@ -229,7 +238,7 @@ def repair_checkpoints(run_dir: Path) -> list[str]:
     restored = []
     for prev in sorted((run_dir / WEIGHTS_DIR).glob("*.pt.prev")):
         path = prev.with_name(prev.name[: -len(".prev")])
-        if not (path.is_file() and zipfile.is_zipfile(path)):
+        if not _complete(path):
             restored.append(path.name)
         _settle(path, prev)
     return restored
@@ -238,16 +247,15 @@ def repair_checkpoints(run_dir: Path) -> list[str]:
 def checkpoint_exists(path: Path) -> bool:
     """A complete checkpoint at `path`, or the complete previous version a killed write left beside it (what
     `repair_checkpoints` restores when training resumes)."""
-    prev = path.with_name(path.name + ".prev")
-    return (path.is_file() and zipfile.is_zipfile(path)) or (prev.is_file() and zipfile.is_zipfile(prev))
+    return _complete(path) or _complete(_prev(path))
 
 
 def readable_checkpoint(path: Path) -> Path:
     """`path`, or, when a killed write cut it, a copy of the complete previous version (`<name>.prev`) in a
     temporary folder removed at exit: readers never write to a run folder (only training repairs one:
     `repair_checkpoints`), and Ultralytics only loads files named `*.pt`."""
-    prev = path.with_name(path.name + ".prev")
-    if not prev.is_file() or (path.is_file() and zipfile.is_zipfile(path)) or not zipfile.is_zipfile(prev):
+    prev = _prev(path)
+    if _complete(path) or not _complete(prev):
         return path
     folder = Path(tempfile.mkdtemp(prefix="yolocls-weights-"))
     atexit.register(shutil.rmtree, folder, True)

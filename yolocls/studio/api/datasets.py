@@ -25,10 +25,12 @@ async def create_dataset(request: Request) -> DatasetCreated:
     upload = await receive_upload(request, studio.uploads_dir, dataset_id, studio.settings.max_upload_bytes,
                                   name_taken=studio.dataset_name_taken)
     job_id = await asyncio.to_thread(studio.add_upload, upload, dataset_id)  # database work off the event loop
-    dataset, job = await asyncio.gather(asyncio.to_thread(studio.dataset_row, dataset_id),
-                                        asyncio.to_thread(studio.job_row, job_id))
-    return DatasetCreated(dataset=await asyncio.to_thread(studio.dataset_out, dataset),
-                          job=await asyncio.to_thread(studio.job_out, job))
+
+    def created() -> DatasetCreated:
+        return DatasetCreated(dataset=studio.dataset_out(studio.dataset_row(dataset_id)),
+                              job=studio.job_out(studio.job_row(job_id)))
+
+    return await asyncio.to_thread(created)
 
 
 @router.get("", response_model=list[DatasetOut],

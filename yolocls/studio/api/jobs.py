@@ -13,7 +13,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from yolocls.core.errors import ConfigError, YoloclsError
 from yolocls.studio.job_events import new_id
-from yolocls.studio.jobmodel import RESUMABLE, TERMINAL, JobKind, JobStatus
+from yolocls.studio.jobmodel import RESUMABLE, TERMINAL, JobKind
 from yolocls.studio.models import JobRow
 from yolocls.studio.schemas import JobCreate, JobOut
 from yolocls.studio.service import Conflict, Studio, studio_of
@@ -62,12 +62,8 @@ def create_job(request: Request, req: JobCreate) -> JobOut:
     planned = int(resolve_args(load_presets().presets[req.preset], req.aug, {"epochs": req.epochs}, req.set)
                   .get("epochs", 0))
     with studio.db.session() as s:
-        job = JobRow(id=job_id, kind=JobKind.TRAIN.value, status=JobStatus.QUEUED.value, dataset_id=dataset.id,
-                     run_name=run_name,
-                     params={"request": req.model_dump(), "options": options}, epochs_planned=planned,
-                     epochs_done=0)
-        s.add(job)
-        studio.scheduler.add_event(s, job, "status", {"status": JobStatus.QUEUED.value, "error": None, "run": run_name})
+        studio.scheduler.queue_job(s, JobKind.TRAIN, job_id, dataset_id=dataset.id, run_name=run_name,
+                                   params={"request": req.model_dump(), "options": options}, epochs_planned=planned)
     return studio.job_out(studio.job_row(job_id))
 
 

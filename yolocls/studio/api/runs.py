@@ -10,8 +10,7 @@ from fastapi.responses import FileResponse
 from yolocls.evaluation.summary import RunSummary, leaderboard
 from yolocls.studio import runs as run_views
 from yolocls.studio.job_events import new_id
-from yolocls.studio.jobmodel import JobKind, JobStatus
-from yolocls.studio.models import JobRow
+from yolocls.studio.jobmodel import JobKind
 from yolocls.studio.schemas import ConfusionOut, DeployRequest, JobOut, PredictionRow, PreviewOut, RunDetail
 from yolocls.studio.service import Conflict, studio_of
 from yolocls.studio.thumbs import THUMB_MAX, image_response
@@ -85,9 +84,5 @@ def deploy(request: Request, name: str, req: DeployRequest) -> JobOut:
     # the job's own exported file, under the home (names, not paths, are stored)
     params = {"model": req.model, "options": {"incoming": f"models/.incoming/{job_id}.onnx"}}
     with studio.db.session() as s:
-        job = JobRow(id=job_id, kind=JobKind.DEPLOY.value, status=JobStatus.QUEUED.value, run_name=run_dir.name,
-                     params=params, epochs_planned=0, epochs_done=0)
-        s.add(job)
-        studio.scheduler.add_event(s, job, "status", {"status": JobStatus.QUEUED.value, "error": None,
-                                                      "run": run_dir.name})
+        studio.scheduler.queue_job(s, JobKind.DEPLOY, job_id, run_name=run_dir.name, params=params)
     return studio.job_out(studio.job_row(job_id), with_metrics=False)
