@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import make_learnable_dataset, noise_image
+from tests.postgres import Postgres
 from yolocls.core.offline import ensure_offline_env
 
 ensure_offline_env()
 os.environ.setdefault("YOLOCLS_WEIGHTS_DIR", "/nonexistent-yolocls-weights")
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """A real PostgreSQL server for the session (started when a test asks for it)."""
+    server = Postgres().start()
+    yield server
+    server.stop()
 
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from yolocls.studio.db import Database, migrate
 from yolocls.studio.jobmodel import ExportResult, JobKind, JobStatus, TrainResult, WorkSpec
-from yolocls.studio.jobs import Handle
+from yolocls.studio.jobs import Handle, Resources
 from yolocls.studio.models import EventRow, JobRow
 from yolocls.studio.scheduler import Scheduler
 from yolocls.studio.settings import StudioSettings
@@ -24,27 +24,50 @@ class InProcessEngine:
         self.results: dict[int, Any] = {}
         self.killed: list[int] = []
         self.gpus_asked: list[int] = []
+        self.cpus_asked: list[int] = []
         self.placeable = True  # False: Ray cannot place the task (no free GPU/CPU, its node gone)
+        self.resources = Resources(nodes=[{"CPU": 4.0, "GPU": 2.0}], free={"CPU": 0.0, "GPU": 0.0})
+        self.extra_cpus, self.generation, self.lost, self.lost_at = 0, 1, None, 0.0
+        self.reconnects = 0
+
+    @property
+    def available(self) -> bool:
+        return self.lost is None
+
+    def check(self) -> bool:
+        return self.available
+
+    def reconnect(self) -> bool:
+        self.reconnects += 1
+        self.lost, self.generation = None, self.generation + 1
+        return True
+
+    def refresh(self) -> Resources:
+        return self.resources
 
     def training_slots(self, cpu_slots: int) -> int:
         return cpu_slots
 
-    def submit(self, work: WorkSpec, *args: Any, gpus: int = 1) -> Handle:
+    def asks(self, work: WorkSpec, gpus: int, cpus: int) -> dict[str, int]:
+        return {"CPU": cpus, **({"GPU": gpus} if gpus else {})}
+
+    def submit(self, work: WorkSpec, *args: Any, gpus: int = 1, cpus: int = 1) -> Handle:
         self.submitted.append((work, args))
         self.gpus_asked.append(gpus)
+        self.cpus_asked.append(cpus)
         if self.placeable:  # the worker starts at once and says so, as studio.worker does
             Path(args[0]["started_file"]).touch()
-        return Handle(len(self.submitted) - 1, work)
+        return Handle(len(self.submitted) - 1, work, self.generation)
 
     def done(self, handle: Handle) -> bool:
-        return handle.ref in self.results
+        return handle.task in self.results
 
     def result(self, handle: Handle) -> Any:
-        return self.results[handle.ref]
+        return self.results[handle.task]
 
     def kill(self, handle: Handle) -> None:
-        self.killed.append(handle.ref)
-        self.results[handle.ref] = handle.work.result.crashed("killed")
+        self.killed.append(handle.task)
+        self.results[handle.task] = handle.work.result.crashed("killed")
 
 
 @pytest.fixture
@@ -206,3 +229,74 @@ def test_a_worker_with_another_yolocls_version_refuses_the_job_and_says_it_start
                           "studio_version": "0.0.0-elsewhere"}, str(tmp_path / "job.log"))
     assert result.ok is False and "the studio 0.0.0-elsewhere" in (result.error or "")
     assert started.is_file() and "install the same version on every node" in (result.error or "")
+
+
+def test_a_lost_job_engine_recovers_its_jobs_and_reconnects_after_the_pause(scheduler):
+    """The Ray driver (or the cluster's head) gone: training interrupted, deployments queued again, a job handed
+    over but not started resubmitted once the engine is back; no reconnect attempt before YOLOCLS_RECONNECT_S."""
+    import time
+
+    engine = scheduler.engine
+    scheduler.settings.reconnect_s = 0.3
+    add_job(scheduler, "t", JobKind.TRAIN)
+    add_job(scheduler, "d", JobKind.DEPLOY, model="m")
+    scheduler.tick()
+    scheduler.tick()
+    assert status(scheduler, "t") == status(scheduler, "d") == "running"
+    engine.lost, engine.lost_at = "the Ray driver process ended", time.monotonic()
+    scheduler.tick()
+    assert status(scheduler, "t") == "interrupted" and status(scheduler, "d") == "queued"
+    with scheduler.db.session() as session:
+        job = session.get(JobRow, "t")
+        assert job is not None and "job engine was lost" in (job.error or "")
+    scheduler.tick()
+    assert engine.reconnects == 0 and len(engine.submitted) == 2  # nothing submitted while it is away
+    time.sleep(0.35)
+    scheduler.tick()
+    assert engine.reconnects == 1
+    scheduler.tick()
+    assert status(scheduler, "d") == "running" and len(engine.submitted) == 3
+
+
+def test_auto_resume_requeues_a_lost_job_with_a_checkpoint_up_to_the_limit(scheduler):
+    import zipfile
+
+    from yolocls.training.rundir import weights_path
+
+    scheduler.settings.auto_resume = 1
+    add_job(scheduler, "r", JobKind.TRAIN)
+    scheduler.tick()
+    scheduler.tick()
+    last = weights_path(scheduler.runs_dir / "run-r", "last")
+    last.parent.mkdir(parents=True)
+    with zipfile.ZipFile(last, "w") as checkpoint:  # torch saves zip archives: a complete one
+        checkpoint.writestr("data.pkl", b"weights")
+    scheduler.engine.results[0] = TrainResult.crashed("the job's worker process ended: NodeDiedError: gone")
+    scheduler.tick()
+    assert status(scheduler, "r") == "queued"  # resumed by itself, once
+    scheduler.tick()
+    scheduler.tick()
+    assert status(scheduler, "r") == "running"
+    assert scheduler.engine.submitted[-1][1][0]["resume"].endswith("run-r")
+    scheduler.engine.results[1] = TrainResult.crashed("the job's worker process ended: NodeDiedError: gone")
+    scheduler.tick()
+    assert status(scheduler, "r") == "interrupted"  # the limit reached: it waits for the user
+
+
+def test_a_cpu_job_reserves_a_node_share_and_an_unplaced_job_says_why(scheduler, monkeypatch):
+    from yolocls.studio import scheduler as scheduler_module
+
+    monkeypatch.setattr(scheduler_module, "WAITING_AFTER_S", 0.0)
+    engine = scheduler.engine
+    engine.placeable = False
+    engine.resources = Resources(nodes=[{"CPU": 4.0, "GPU": 2.0}], free={"CPU": 0.0, "GPU": 2.0})
+    add_job(scheduler, "c", JobKind.TRAIN, device="cpu")
+    scheduler.tick()
+    scheduler.tick()
+    assert engine.cpus_asked == [4] and engine.gpus_asked == [0]  # all of the node's CPUs, no GPU
+    assert engine.submitted[0][1][0]["cpu_threads"] == 4
+    assert status(scheduler, "c") == "queued"
+    assert scheduler.waiting["c"] == "waiting for 4 CPUs to be free on one node (free now: 0 CPUs and 2 GPUs)"
+    with scheduler.db.session() as session:
+        stages = [e.data for e in session.query(EventRow).filter(EventRow.kind == "progress")]
+    assert stages == [{"stage": "waiting", "reason": scheduler.waiting["c"]}]  # said once, not every tick

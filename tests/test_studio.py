@@ -1,10 +1,12 @@
-"""`yolocls studio` for real: a studio process on a free port, local Ray, a SQLite file, real uploads and jobs."""
+"""`yolocls studio` for real: a studio process on a free port, local Ray, real uploads and jobs; the whole module
+runs twice, on a SQLite file and on a real PostgreSQL server."""
 
 from __future__ import annotations
 
 import asyncio
 import io
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -26,9 +28,12 @@ pytestmark = pytest.mark.slow
 
 
 
-@pytest.fixture(scope="module")
-def studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Studio]:
-    s = Studio(tmp_path_factory.mktemp("studio") / "home").start()
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def studio(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Studio]:
+    env = {}
+    if request.param == "postgresql":
+        env["YOLOCLS_DATABASE_URL"] = request.getfixturevalue("postgres").database("studio")
+    s = Studio(tmp_path_factory.mktemp("studio") / "home", env=env).start()
     yield s
     s.stop()
 
@@ -341,20 +346,25 @@ def test_deploy_is_a_job_with_stages_and_a_cancel(studio, ready):
     assert missing.status_code == 404
 
 
-def test_a_studio_job_trains_with_the_threads_the_cli_uses(studio, ready, tmp_path):
-    """Ray runs each task with OMP_NUM_THREADS of its CPU request, and at nice 15: the job must end up with the
-    torch threads `yolocls train` uses on this machine, at normal priority."""
+def test_a_studio_job_trains_with_the_cpus_it_reserved(studio, ready, tmp_path):
+    """A CPU training job reserves the node's cores (one CPU training slot) and trains with as many torch threads
+    (Ray would give it OMP_NUM_THREADS of its request, Ultralytics min(8, cores - 1)), at normal priority;
+    `yolocls train` takes the same number from YOLOCLS_CPU_THREADS."""
+    from yolocls.core.limits import available_cpus
+
     job = studio.train(ready, epochs=1)
     done = studio.wait(f"/jobs/{job['id']}", lambda j: j["status"] in ("completed", "failed"), 300)
     assert done["status"] == "completed", done
     in_studio = json.loads((studio.home / "runs" / job["run"] / "run.json").read_text())["cpu_threads"]
+    assert in_studio == available_cpus()
     name = studio.api("GET", f"/datasets/{ready}").json()["name"]
     subprocess.run([sys.executable, "-m", "yolocls", "train", "--data", str(studio.home / "datasets" / name),
                     "--runs-dir", str(tmp_path), "--name", "cli", "--epochs", "1", "--imgsz", "32", "--batch", "8",
                     "--device", "cpu", "--aug", "none", "--set", "warmup_epochs=0", "--no-report", "--quiet",
-                    "--no-pretrained"], check=True, capture_output=True, timeout=300)
+                    "--no-pretrained"], check=True, capture_output=True, timeout=300,
+                   env={**os.environ, "YOLOCLS_CPU_THREADS": str(in_studio)})
     in_cli = json.loads((tmp_path / "cli" / "run.json").read_text())["cpu_threads"]
-    assert in_studio is not None and in_studio == in_cli, (in_studio, in_cli)
+    assert in_cli == in_studio
 
 
 def test_what_the_pages_read_is_in_the_api(studio, ready):

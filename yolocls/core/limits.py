@@ -64,3 +64,17 @@ def available_cpus() -> int:
     if quota is not None:
         cpus = min(cpus, max(1, int(quota + 0.5)))
     return max(1, cpus)
+
+
+CPU_THREADS_ENV = "YOLOCLS_CPU_THREADS"
+
+
+def cpu_threads_setting() -> int | None:
+    """Torch CPU threads for training when set (`YOLOCLS_CPU_THREADS`; a studio job sets it to the CPUs it
+    reserved), else None: Ultralytics' own choice."""
+    value = os.environ.get(CPU_THREADS_ENV, "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{CPU_THREADS_ENV}={value!r}: expected a whole number of threads, at least 1")
+    return int(value)

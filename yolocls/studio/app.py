@@ -9,10 +9,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, Depends, FastAPI
+from fastapi.responses import JSONResponse
 
 from yolocls import __version__
 from yolocls.serving.engine import LimitAndMeasure, Metrics, add_error_handlers
-from yolocls.studio.api import datasets, jobs, models, presets, runs
+from yolocls.studio.api import datasets, jobs, models, presets, runs, status
 from yolocls.studio.api.auth import require_key
 from yolocls.studio.db import Database, migrate
 from yolocls.studio.guard import Guard
@@ -30,7 +31,7 @@ STOP_TIMEOUT_S = 30  # on shutdown, how long running training jobs get to reach 
 def build_studio(settings: StudioSettings) -> Studio:
     settings.home.mkdir(parents=True, exist_ok=True)
     db = Database(settings.db_url)
-    engine = JobEngine(settings.ray_address)
+    engine = JobEngine(settings.ray_address, extra_cpus=settings.prepare_slots + settings.deploy_slots)
     registry = Registry(db, settings.folder("models"))
     scheduler = Scheduler(settings, db, engine, register=registry.register)
     return Studio(settings=settings, db=db, engine=engine, scheduler=scheduler, registry=registry)
@@ -84,7 +85,7 @@ def create_studio_app(settings: StudioSettings | None = None) -> FastAPI:
     add_error_handlers(app, log, scrub=settings.relative)
 
     api = APIRouter(prefix="/api/v1", dependencies=[Depends(require_key)])
-    for module in (datasets, jobs, runs, models, presets):
+    for module in (datasets, jobs, runs, models, presets, status):
         api.include_router(module.router)
     app.include_router(api)
     add_web(app)  # the browser UI at /, built on the routes above
@@ -96,6 +97,15 @@ def create_studio_app(settings: StudioSettings | None = None) -> FastAPI:
 
     @app.get("/health", include_in_schema=False)
     async def health() -> dict[str, str]:
+        """The web process answers (deployed models keep answering without the job engine)."""
         return {"status": "ok"}
+
+    @app.get("/ready", include_in_schema=False)
+    async def ready() -> JSONResponse:
+        """200 when jobs can be started; 503 while the job engine (Ray) is unavailable."""
+        if studio.engine.available:
+            return JSONResponse({"status": "ready"})
+        return JSONResponse({"status": "unavailable", "detail": "the job engine (Ray) is unavailable; the studio "
+                             "reconnects by itself"}, status_code=503)
 
     return app

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from sqlalchemy import select
 from yolocls import __version__
 from yolocls.core.errors import YoloclsError
 from yolocls.studio.db import Database
-from yolocls.studio.job_events import JobEvents, aware, now
+from yolocls.studio.job_events import aware, now
 from yolocls.studio.jobmodel import (
     KINDS,
     TERMINAL,
@@ -30,60 +30,68 @@ from yolocls.studio.jobmodel import (
     TrainResult,
     gpus_wanted,
 )
-from yolocls.studio.jobs import Handle, JobEngine
+from yolocls.studio.jobs import EngineUnavailable, Handle, JobEngine
 from yolocls.studio.models import DatasetRow, JobRow
-from yolocls.studio.published import clean_staging, mark_ready, published
+from yolocls.studio.placement import training_cpus, waiting_reason
+from yolocls.studio.published import mark_ready
+from yolocls.studio.recovery import Recovery
 from yolocls.studio.settings import StudioSettings
 from yolocls.training.rundir import STOP_FILE
 
 log = logging.getLogger("yolocls.studio")
+RESOURCES_S = 5.0  # how often the cluster's nodes and free resources are read again
+WAITING_AFTER_S = 3.0  # a handed-over job not started after this long says why it waits
 
 
 # (session, model, run name, exported file, result) -> the version registered
 Register = Callable[[Any, str, str, Path, ExportResult], Any]
 
 
-class Scheduler(JobEvents):
+class Scheduler(Recovery):
     def __init__(self, settings: StudioSettings, db: Database, engine: JobEngine, register: Register) -> None:
         super().__init__(settings)
         self.db, self.engine, self.register = db, engine, register
         self.handles: dict[str, Handle] = {}
+        self.asks: dict[str, dict[str, int]] = {}  # what each handed-over job asked Ray for
+        self.waiting: dict[str, str] = {}  # why Ray has not started a handed-over job yet
+        self._handed: dict[str, float] = {}
+        self._resources_read = 0.0
 
     # ---------- startup ----------
-
-    def recover(self) -> None:
-        """After a crash or restart: running training jobs are interrupted (resumable); a preparation whose
-        dataset was already published is completed, any other starts again from its saved upload; queued
-        jobs stay queued."""
-        datasets = self.settings.folder("datasets")
-        with self.db.session() as s:
-            clean_staging(datasets, s)
-            for job in s.scalars(select(JobRow).where(JobRow.status == JobStatus.RUNNING)):
-                if job.kind == JobKind.DEPLOY:  # not registered (that is one transaction): export it again
-                    self.set_status(s, job, JobStatus.QUEUED)
-                elif job.kind == JobKind.PREPARE:
-                    dataset = s.get(DatasetRow, job.dataset_id) if job.dataset_id else None
-                    if dataset is not None and published(datasets, dataset):
-                        mark_ready(datasets, dataset)  # published just before the stop
-                        self.free_upload(dataset)
-                        self.set_status(s, job, JobStatus.COMPLETED)
-                        continue
-                    self.set_status(s, job, JobStatus.QUEUED)
-                else:
-                    self._mark_run_interrupted(job.run_name)
-                    self.set_status(s, job, JobStatus.INTERRUPTED, "the studio stopped while this job ran; resume it")
 
     # ---------- the loop body ----------
 
     def tick(self) -> None:
-        with self.db.session() as s:
-            running = list(s.scalars(select(JobRow).where(JobRow.status == JobStatus.RUNNING)))
-            for job in running:
-                self._follow(s, job)
-            for job in s.scalars(select(JobRow).where(JobRow.status == JobStatus.QUEUED)):
-                if job.id in self.handles:
-                    self._check_started(s, job)
-            self._start_queued(s)
+        if not self._engine_ready():
+            return
+        try:
+            with self.db.session() as s:
+                running = list(s.scalars(select(JobRow).where(JobRow.status == JobStatus.RUNNING)))
+                for job in running:
+                    self._follow(s, job)
+                for job in s.scalars(select(JobRow).where(JobRow.status == JobStatus.QUEUED)):
+                    if job.id in self.handles:
+                        self._check_started(s, job)
+                self._start_queued(s)
+        except EngineUnavailable:
+            self.engine_lost()
+
+    def _engine_ready(self) -> bool:
+        """The engine answers (its view of the cluster re-read every few seconds); when it does not, its jobs are
+        recovered once and a new driver is tried every YOLOCLS_RECONNECT_S."""
+        if self.engine.check():
+            if time.monotonic() - self._resources_read >= RESOURCES_S:
+                self._resources_read = time.monotonic()
+                try:
+                    self.engine.refresh()
+                except EngineUnavailable:
+                    pass
+        if self.engine.available:
+            return True
+        self.engine_lost()
+        if time.monotonic() - self.engine.lost_at < self.settings.reconnect_s:
+            return False
+        return self.engine.reconnect()
 
     def _start_queued(self, s: Any) -> None:
         # running jobs and those handed to Ray that have not started yet both hold their slot
@@ -128,14 +136,30 @@ class Scheduler(JobEvents):
         work = KINDS[JobKind(job.kind)]
         options = {**self.worker_options(job), "started_file": str(self.started_path(job.id)),
                    "studio_version": __version__}
-        gpus = gpus_wanted(options.get("device")) if job.kind == JobKind.TRAIN else 0
-        self.handles[job.id] = self.engine.submit(work, options, str(self.log_path(job.id)), gpus=gpus)
+        gpus, cpus = 0, 1
+        if job.kind == JobKind.TRAIN:
+            gpus = gpus_wanted(options.get("device")) if self.engine.resources.gpus >= 1 else 0
+            cpus = training_cpus(self.engine.resources, self.settings.train_cpus, self.settings.cpu_training_slots,
+                                 gpus, spare=self.engine.extra_cpus)
+            options["cpu_threads"] = cpus
+        self.handles[job.id] = self.engine.submit(work, options, str(self.log_path(job.id)), gpus=gpus, cpus=cpus)
+        self.asks[job.id] = self.engine.asks(work, gpus, cpus)
+        self._handed[job.id] = time.monotonic()
         job.cancel_requested = None
 
     def _check_started(self, s: Any, job: JobRow) -> None:
-        """A handed-over job becomes `running` when its worker has started (or already ended)."""
+        """A handed-over job becomes `running` when its worker has started (or already ended); one Ray has not
+        placed after a few seconds says why (what it asks for against what the nodes have)."""
         if self.started_path(job.id).exists() or self.engine.done(self.handles[job.id]):
+            self.waiting.pop(job.id, None)
             self.set_status(s, job, JobStatus.RUNNING)
+            return
+        if time.monotonic() - self._handed.get(job.id, 0.0) < WAITING_AFTER_S:
+            return
+        reason = waiting_reason(self.asks.get(job.id, {}), self.engine.resources)
+        if reason != self.waiting.get(job.id):
+            self.waiting[job.id] = reason
+            self.add_event(s, job, "progress", {"stage": "waiting", "reason": reason})
 
     def _follow(self, s: Any, job: JobRow) -> None:
         handle = self.handles.get(job.id)
@@ -157,12 +181,6 @@ class Scheduler(JobEvents):
             self._finish(s, job, self.engine.result(handle))
             self.handles.pop(job.id, None)
 
-    def free_upload(self, dataset: DatasetRow) -> None:
-        """Delete a prepared (or refused) dataset's upload, unless the studio keeps originals
-        (`YOLOCLS_KEEP_UPLOADS`): then it stays, unreachable through the API, until the dataset is deleted."""
-        if not self.settings.keep_uploads:
-            shutil.rmtree(self.settings.home / dataset.source, ignore_errors=True)
-
     def _finish(self, s: Any, job: JobRow, result: JobResult) -> None:
         if isinstance(result, PrepareResult):
             self._finish_prepare(s, job, result)
@@ -177,8 +195,7 @@ class Scheduler(JobEvents):
         if job.cancel_requested is not None and result.status != "completed":
             self.set_status(s, job, JobStatus.CANCELLED, "cancelled; resume continues from the last checkpoint")
         elif result.lost:  # its process or node went away mid-run: the run's checkpoints are still there
-            self._mark_run_interrupted(job.run_name)
-            self.set_status(s, job, JobStatus.INTERRUPTED, f"{result.error}; resume it from its last checkpoint")
+            self._interrupted(s, job, f"{result.error}; resume it from its last checkpoint")
         else:
             self.set_status(s, job, JobStatus(result.status), result.error)
 
@@ -221,9 +238,13 @@ class Scheduler(JobEvents):
     def stop_running(self, timeout_s: float) -> None:
         """Studio shutdown: ask running training jobs to stop at their next batch (checkpoints complete),
         wait for them up to `timeout_s`, and mark them interrupted (resumable). Killing a worker outright
-        could cut a checkpoint in half."""
-        import time
+        could cut a checkpoint in half. With the engine already lost, its jobs were recovered then."""
+        try:
+            self._stop_running(timeout_s)
+        except EngineUnavailable:
+            self.engine_lost()
 
+    def _stop_running(self, timeout_s: float) -> None:
         with self.db.session() as s:
             running = [j for j in s.scalars(select(JobRow).where(JobRow.status == JobStatus.RUNNING,
                                                                  JobRow.kind == JobKind.TRAIN))
@@ -250,6 +271,7 @@ class Scheduler(JobEvents):
                 self._mark_run_interrupted(row.run_name)
                 self.set_status(s, row, JobStatus.INTERRUPTED, "the studio stopped while this job ran; resume it")
 
+
     # ---------- actions ----------
 
     def cancel(self, job_id: str) -> None:
@@ -270,13 +292,3 @@ class Scheduler(JobEvents):
                 stop.write_text(json.dumps({"job": job.id, "requested": now().isoformat()}))
             elif job.id in self.handles:
                 self.engine.kill(self.handles[job.id])
-
-    def resume(self, job_id: str) -> None:
-        with self.db.session() as s:
-            job = s.get(JobRow, job_id)
-            if job is None or job.run_name is None:
-                return
-            options = {"resume": job.run_name, "device": job.params["options"].get("device", "auto")}
-            job.params = {**job.params, "options": options}
-            job.error = None
-            self.set_status(s, job, JobStatus.QUEUED)

@@ -67,11 +67,23 @@ class JobOut(BaseModel):
     error: str | None = None
     deployed: ModelVersionOut | None = Field(default=None, description="The model version a completed deploy "
                                              "job registered")
+    waiting: str | None = Field(default=None, description="A queued job handed to Ray that has not started yet: "
+                                "why (what it asks for against what the cluster's nodes have)")
     created: datetime
     started: datetime | None = None
     ended: datetime | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     metrics: list[EpochMetrics] = Field(default_factory=list)
+
+
+class EngineOut(BaseModel):
+    """The job engine (Ray) as the studio sees it now."""
+
+    available: bool
+    where: str = Field(description="'the local Ray' or the cluster's address")
+    reason: str | None = Field(default=None, description="Why it is unavailable (the studio reconnects by itself)")
+    nodes: list[dict[str, float]] = Field(default_factory=list, description="Each live node's CPUs and GPUs")
+    free: dict[str, float] = Field(default_factory=dict, description="CPUs and GPUs free now")
 
 
 class DatasetCreated(BaseModel):

@@ -18,7 +18,7 @@ from yolocls.data.manifest import MANIFEST_NAME, Manifest, SkippedFile, manifest
 from yolocls.studio.db import Database
 from yolocls.studio.job_events import aware
 from yolocls.studio.jobmodel import ACTIVE, RESUMABLE, JobKind, JobStatus
-from yolocls.studio.jobs import JobEngine
+from yolocls.studio.jobs import EngineUnavailable, JobEngine
 from yolocls.studio.models import DatasetRow, EventRow, JobRow
 from yolocls.studio.registry import Registry
 from yolocls.studio.scheduler import Scheduler
@@ -215,7 +215,12 @@ class Studio:
     # ---------- jobs ----------
 
     def check_queue(self) -> None:
-        """429 when as many jobs wait as the studio accepts (each waiting job costs every scheduler tick)."""
+        """503 while the job engine is unavailable (its cluster's head lost: the studio reconnects by itself);
+        429 when as many jobs wait as the studio accepts (each waiting job costs every scheduler tick)."""
+        if not self.engine.available:
+            raise EngineUnavailable(f"the job engine ({self.engine.where}) is unavailable: {self.engine.lost}; no "
+                                    "job can be started until it is back (the studio reconnects by itself; "
+                                    "GET /ready says when)")
         with self.db.session() as s:
             queued = s.scalar(select(func.count()).select_from(JobRow).where(JobRow.status == JobStatus.QUEUED)) or 0
         if queued >= self.settings.max_queued_jobs:
@@ -241,7 +246,8 @@ class Studio:
                       batch=batch.batch if batch else None, batches=batch.batches if batch else None,
                       epochs=row.epochs_planned, eta_s=eta, error=row.error, created=aware(row.created),  # type: ignore
                       started=aware(row.started), ended=aware(row.ended), params=row.params, metrics=epochs,
-                      deployed=(row.params or {}).get("deployed"))
+                      deployed=(row.params or {}).get("deployed"),
+                      waiting=self.scheduler.waiting.get(row.id) if row.status == JobStatus.QUEUED else None)
 
     def events_after(self, job_id: str, last_id: int) -> list[EventRow]:
         with self.db.session() as s:

@@ -45,6 +45,13 @@ class StudioSettings(BaseSettings):
     deploy_slots: int = Field(default=1, ge=1, description="Model deployments (export + parity check) at once")
     cancel_grace_s: float = Field(default=60.0, ge=0, description="A cancelled job that has not stopped after "
                                   "this long is killed")
+    train_cpus: int = Field(default=0, ge=0, description="CPUs a training job reserves on its node, and the torch "
+                            "threads it trains with (0: a CPU job gets the largest node's CPUs shared by the CPU "
+                            "training slots; a GPU job the node's CPUs per GPU)")
+    reconnect_s: float = Field(default=5.0, gt=0, description="While the job engine (Ray) is unavailable, how often "
+                               "the studio tries to reconnect")
+    auto_resume: int = Field(default=0, ge=0, description="Resume a training job interrupted by a lost node or a "
+                             "lost job engine by itself, up to this many times (0: never; it waits for you)")
     poll_s: float = Field(default=0.25, gt=0, description="How often jobs are checked for progress")
     sse_ping_s: float = Field(default=15.0, gt=0, description="A keep-alive comment on an event stream this often "
                               "(proxies close streams that stay silent during a long epoch)")

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from yolocls.core.limits import set_opencv_pixel_cap
+from yolocls.core.limits import CPU_THREADS_ENV, set_opencv_pixel_cap
 from yolocls.studio.jobmodel import ExportResult, PrepareResult, TrainResult, device_in_worker
 
 
@@ -36,7 +36,7 @@ def _log_to(path: Path) -> Iterator[None]:
             os.close(saved[1])
 
 
-STUDIO_KEYS = ("started_file", "studio_version")  # what the scheduler adds to a job's own options
+STUDIO_KEYS = ("started_file", "studio_version", "cpu_threads")  # what the scheduler adds to a job's own options
 
 
 def _started(options: dict[str, Any]) -> dict[str, Any]:
@@ -51,6 +51,8 @@ def _started(options: dict[str, Any]) -> dict[str, Any]:
     if wanted and wanted != __version__:
         raise YoloclsError(f"this worker node runs yolocls {__version__}, the studio {wanted}: install the same "
                            "version on every node of the cluster")
+    if options.get("cpu_threads"):  # the CPUs this job reserved: the trainer trains with as many torch threads
+        os.environ[CPU_THREADS_ENV] = str(options["cpu_threads"])
     return {k: v for k, v in options.items() if k not in STUDIO_KEYS}
 
 

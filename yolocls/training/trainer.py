@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from ultralytics.models.yolo.classify import ClassificationTrainer, ClassificationValidator
 
+from yolocls.core.limits import cpu_threads_setting
 from yolocls.training.interrupts import active_guard, protected_write
 
 
@@ -45,7 +46,17 @@ class RecordingValidator(ClassificationValidator):
 
 
 class YoloclsTrainer(ClassificationTrainer):
-    """Ultralytics' classification trainer with protected checkpoint writes and a recording validator."""
+    """Ultralytics' classification trainer with protected checkpoint writes, a recording validator, and on the CPU
+    the torch threads `YOLOCLS_CPU_THREADS` asks for (a studio job: the CPUs it reserved; Ultralytics' device
+    selection otherwise leaves min(8, cores - 1))."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        threads = cpu_threads_setting()
+        if threads and self.device.type == "cpu":
+            import torch
+
+            torch.set_num_threads(threads)
 
     def get_validator(self) -> RecordingValidator:
         return RecordingValidator(self.test_loader, self.save_dir, args=copy(self.args), _callbacks=self.callbacks)

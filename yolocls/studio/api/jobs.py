@@ -135,6 +135,7 @@ def resume_job(request: Request, job_id: str) -> JobOut:
         raise Conflict(f"job {job_id} is {job.status}; only a cancelled or interrupted training job resumes")
     if not checkpoint_exists(weights_path(studio.scheduler.runs_dir / (job.run_name or ""), "last")):
         raise Conflict(f"job {job_id} stopped before its first checkpoint; start a new job instead")
+    studio.check_queue()
     studio.scheduler.resume(job_id)
     return studio.job_out(studio.job_row(job_id))
 
