@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import platform
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +15,8 @@ from yolocls.core.offline import import_ultralytics
 from yolocls.core.runlayout import RUN_RECORD
 from yolocls.data.layout import check_class_folders
 from yolocls.data.manifest import load_manifest, manifest_sha256
-from yolocls.training.batch_progress import BatchReporter
+from yolocls.training.callbacks import StopRequested, log, run_callbacks
 from yolocls.training.device import cpu_estimate_seconds, format_duration, resolve_device
-from yolocls.training.epoch_metrics import EpochRecorder
 from yolocls.training.hyperparams import BATCH_MAX, EPOCHS_MAX, IMGSZ_MAX, IMGSZ_MIN
 from yolocls.training.interrupts import InterruptGuard
 from yolocls.training.presets import get_preset, resolve_args
@@ -63,62 +61,12 @@ class TrainOptions(BaseModel):
                             "(how the studio cancels a job, on any node of a cluster)")
 
 
-def log(msg: str, quiet: bool = False) -> None:
-    if not quiet:
-        print(f"[yolocls] {msg}", file=sys.stderr, flush=True)
-
-
 def versions() -> dict[str, str]:
     import torch
     import ultralytics
 
     return {"yolocls": __version__, "ultralytics": ultralytics.__version__, "torch": torch.__version__,
             "python": platform.python_version()}
-
-
-def _mean_loss(tloss: Any) -> float:
-    """Ultralytics keeps the running training loss as a tensor or (newer) a dict of tensors."""
-    if tloss is None:
-        return float("nan")
-    if isinstance(tloss, dict):
-        return float(sum(float(v) for v in tloss.values()))
-    return float(tloss.sum())
-
-
-class _Progress:
-    """Per-epoch line (loss, accuracy, ETA) and a run.json update after every epoch."""
-
-    def __init__(self, record: RunRecord, run_dir: Path, quiet: bool, guard: InterruptGuard,
-                 recorder: EpochRecorder) -> None:
-        self.record, self.run_dir, self.quiet, self.guard = record, run_dir, quiet, guard
-        self.recorder = recorder
-        self.t0 = time.monotonic()
-        self.start_epoch = record.epochs_completed
-
-    def on_train_start(self, trainer: Any) -> None:
-        import torch
-
-        self.record.cpu_threads = torch.get_num_threads()  # as Ultralytics' device selection left it
-        self.record.save(self.run_dir)
-
-    def on_fit_epoch_end(self, trainer: Any) -> None:
-        if self.guard.final_phase:
-            return  # final_eval validates best.pt and fires this callback again, as epoch N+1: not an epoch
-        epoch = int(trainer.epoch) + 1
-        metrics = {k: float(v) for k, v in (trainer.metrics or {}).items() if isinstance(v, (int, float))}
-        loss = _mean_loss(getattr(trainer, "tloss", None))
-        self.recorder.record(trainer, epoch, loss)
-        self.record.epochs_completed = epoch
-        self.record.last_metrics = {"train_loss": loss, **metrics}
-        best, best_metrics = best_from_results(read_results(self.run_dir))
-        if best is not None:
-            self.record.best_epoch, self.record.best_metric = best, best_metrics
-        self.record.save(self.run_dir)
-        done = max(1, epoch - self.start_epoch)
-        eta = (time.monotonic() - self.t0) / done * max(0, trainer.epochs - epoch)
-        top1 = metrics.get("metrics/accuracy_top1", float("nan"))
-        log(f"epoch {epoch}/{trainer.epochs}  loss {loss:.4f}  val top1 {top1:.3f}  ETA {format_duration(eta)}",
-            self.quiet)
 
 
 def _new_run(opts: TrainOptions) -> tuple[RunRecord, Path, str, dict[str, Any]]:
@@ -191,25 +139,18 @@ def train(opts: TrainOptions) -> tuple[Path, RunRecord]:
 
     log(f"run folder: {run_dir}", opts.quiet)
     guard = InterruptGuard()
-    recorder = EpochRecorder(run_dir, Path(record.dataset), record.classes)
-    progress = _Progress(record, run_dir, opts.quiet, guard, recorder)
-    batches = BatchReporter(run_dir)
     (run_dir / STOP_FILE).unlink(missing_ok=True)
     guard.install()
     try:
         model = YOLO(model_path, task="classify")
-        model.add_callback("on_train_start", progress.on_train_start)
-        model.add_callback("on_fit_epoch_end", progress.on_fit_epoch_end)
-        model.add_callback("on_pretrain_routine_end", recorder.attach)
-        model.add_callback("on_train_epoch_start", recorder.epoch_started)
-        model.add_callback("on_train_epoch_start", batches.epoch_started)
-        model.add_callback("on_train_batch_end", batches.batch_ended)
-        if opts.stop_file:
-            model.add_callback("on_train_batch_end", _stop_when_asked(run_dir / STOP_FILE))
+        for event, callback in run_callbacks(record, run_dir, opts.quiet, guard, opts.stop_file):
+            model.add_callback(event, callback)
         model.train(trainer=YoloclsTrainer, **train_args, verbose=not opts.quiet)
         save_dir = Path(model.trainer.save_dir).resolve() if model.trainer is not None else None
         if save_dir != run_dir:
             raise RunError(f"Ultralytics wrote the run to {save_dir}, not {run_dir}; outputs are there")
+        if opts.stop_file and (run_dir / STOP_FILE).exists() and not _all_epochs_done(record, run_dir):
+            raise StopRequested("stop requested")  # multi-GPU (DDP): its ranks stopped at the end of an epoch
     except KeyboardInterrupt:
         with guard.deferred(raise_after=False):  # a second Ctrl-C must not leave `running` behind
             if guard.final_phase or _all_epochs_done(record, run_dir):  # only the final validation was stopped
@@ -229,18 +170,6 @@ def train(opts: TrainOptions) -> tuple[Path, RunRecord]:
         guard.restore()
     _finish(record, run_dir, "completed", None)
     return run_dir, record
-
-
-class StopRequested(KeyboardInterrupt):
-    """The run's stop file appeared: end like a Ctrl-C between two batches (checkpoints intact, resumable)."""
-
-
-def _stop_when_asked(stop_file: Path) -> Any:
-    def check(trainer: Any) -> None:
-        if stop_file.exists():
-            raise StopRequested(f"stop requested ({stop_file})")
-
-    return check
 
 
 def _all_epochs_done(record: RunRecord, run_dir: Path) -> bool:

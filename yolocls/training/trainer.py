@@ -37,6 +37,25 @@ class RecordingValidator(ClassificationValidator):
         self.recorded_targets.append(batch["cls"].detach().cpu().numpy().astype(np.int64))
         super().update_metrics(preds, batch)
 
+    def gather_stats(self) -> None:
+        """Multi-GPU (DDP): rank 0 also gathers every rank's recorded probabilities, so the epoch's metrics cover
+        the whole validation split (each rank validates its own share)."""
+        super().gather_stats()
+        from ultralytics.utils import RANK
+
+        if RANK == -1:
+            return
+        import torch.distributed as dist
+
+        mine = (getattr(self, "recorded_probs", []), getattr(self, "recorded_targets", []))
+        if RANK == 0:
+            gathered: list[Any] = [None] * dist.get_world_size()
+            dist.gather_object(mine, gathered, dst=0)
+            self.recorded_probs = [p for probs, _ in gathered for p in probs]
+            self.recorded_targets = [t for _, targets in gathered for t in targets]
+        else:
+            dist.gather_object(mine, None, dst=0)
+
     def recorded(self, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
         """(probabilities [N, C], targets [N]) of the last validation; empty arrays before the first."""
         probs = getattr(self, "recorded_probs", [])
@@ -65,7 +84,14 @@ class YoloclsTrainer(ClassificationTrainer):
         with protected_write([Path(self.last), Path(self.best)]):
             return super().save_model()
 
+    def request_stop(self) -> None:
+        """End training after the epoch in progress (under DDP, Ultralytics broadcasts `stop` from rank 0)."""
+        self.stop = True
+
+    final_phase = False  # every epoch done: the validation of best.pt fires on_fit_epoch_end again, not an epoch
+
     def final_eval(self) -> None:
+        self.final_phase = True  # seen by the run's callbacks in any process (DDP ranks have no guard)
         guard = active_guard()
         if guard is not None:
             guard.final_phase = True
