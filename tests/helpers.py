@@ -168,6 +168,23 @@ class Studio:
                 self.proc.kill()
                 self.proc.wait()
 
+    def driver_pid(self) -> int:
+        """The studio's Ray driver: its child process started by multiprocessing (spawn), parent of Ray's own."""
+        import psutil
+
+        children = psutil.Process(self.proc.pid).children()  # type: ignore[union-attr]
+        drivers = [c.pid for c in children if "spawn_main" in " ".join(c.cmdline()) and c.children()]
+        assert len(drivers) == 1, [(c.pid, c.cmdline()) for c in children]
+        return drivers[0]
+
+    def engine_lost(self) -> None:
+        """Kill the studio's Ray driver and wait until the studio says its job engine is unavailable."""
+        os.kill(self.driver_pid(), signal.SIGKILL)
+        deadline = time.time() + 30
+        while httpx.get(f"{self.url}/ready").status_code != 503:
+            assert time.time() < deadline, "the studio did not notice its job engine was gone"
+            time.sleep(0.1)
+
     def api(self, method: str, path: str, headers: dict[str, str] | None = None, **kw) -> httpx.Response:
         return httpx.request(method, f"{self.url}/api/v1{path}", timeout=120, headers=headers or self.headers, **kw)
 

@@ -376,3 +376,21 @@ def test_without_a_key_nothing_is_asked_and_images_load_directly(browser, tmp_pa
         check_clean(browser, plain)
     finally:
         plain.stop()
+
+
+def test_the_pages_say_when_the_job_engine_is_away(browser, tmp_path):
+    """Ray's driver gone (its cluster's head lost): every page shows why jobs cannot start, accessibly."""
+    away = Studio(tmp_path / "home", env={"YOLOCLS_RECONNECT_S": "120"}).start()
+    try:
+        browser.get(f"{away.url}/datasets")
+        wait_for(browser, lambda d: d.execute_script("return document.readyState") == "complete", what="the page")
+        assert not browser.find_element(By.ID, "engine-banner").is_displayed()
+        away.engine_lost()
+        browser.get(f"{away.url}/runs")
+        banner = wait_for(browser, lambda d: d.find_element(By.ID, "engine-banner").is_displayed()
+                          and d.find_element(By.ID, "engine-banner"), what="the engine banner")
+        assert "job engine" in banner.text and "unavailable" in banner.text and "reconnects" in banner.text
+        shot(browser, "engine-unavailable")
+        check_accessible(browser)
+    finally:
+        away.stop()

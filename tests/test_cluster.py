@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import psutil
 import pytest
 
 from tests.helpers import Studio, free_port, png_bytes
@@ -113,15 +112,6 @@ def test_a_lost_worker_node_leaves_an_interrupted_resumable_job(cluster, tmp_pat
         studio.stop()
 
 
-def driver_pid(studio: Studio) -> int:
-    """The studio's Ray driver: its child process started by multiprocessing (spawn)."""
-    children = psutil.Process(studio.proc.pid).children()  # type: ignore[union-attr]
-    drivers = [c.pid for c in children if "spawn_main" in " ".join(c.cmdline()) and
-               any(g.name() == "gcs_server" for g in c.children())]
-    assert len(drivers) == 1, [(c.pid, c.cmdline()) for c in children]
-    return drivers[0]
-
-
 def check_engine_away(studio: Studio, dataset: str, model: str) -> None:
     """While the engine is unavailable: the web process is up, not ready, refuses jobs with a 503 naming the
     reason, and its deployed model answers."""
@@ -144,7 +134,7 @@ def test_a_killed_job_engine_leaves_the_studio_serving_and_it_reconnects(tmp_pat
         studio.deploy(first["run"], "engine")
         job = studio.train(dataset, epochs=60)
         studio.wait(f"/jobs/{job['id']}", lambda j: j["status"] == "running" and j["epoch"] >= 1)
-        os.kill(driver_pid(studio), signal.SIGKILL)
+        os.kill(studio.driver_pid(), signal.SIGKILL)
         lost = studio.wait(f"/jobs/{job['id']}", lambda j: j["status"] != "running", timeout=30)
         assert lost["status"] == "interrupted" and "job engine was lost" in lost["error"], lost
         check_engine_away(studio, dataset, "engine")

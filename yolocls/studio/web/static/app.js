@@ -161,7 +161,7 @@ const Studio = (() => {
 
   /** Queue a deploy job for a run and follow its stages (export, parity check, registration); resolves with the
    *  registered model version, rejects with the job's error. */
-  const DEPLOY_STAGES = { queued: "Waiting for a free slot…", export: "Exporting to ONNX…",
+  const DEPLOY_STAGES = { queued: "Waiting for a free slot…", waiting: "Waiting for Ray to place it…", export: "Exporting to ONNX…",
     "parity check": "Checking parity with the PyTorch model…", registration: "Registering the version…" };
   async function deployRun(run, model, onStage) {
     const job = await post(`/runs/${encodeURIComponent(run)}/deploy`, { model });
@@ -266,6 +266,22 @@ document.getElementById("schema-link").addEventListener("click", async (ev) => {
   if (!res.ok) { Studio.flash(`API schema: ${res.status} ${res.statusText}`); return; }
   window.open(URL.createObjectURL(new Blob([await res.text()], { type: "application/json" })), "_blank");
 });
+
+// The job engine (Ray): a banner while it is unavailable (its cluster's head lost); the studio reconnects by itself.
+(() => {
+  const banner = document.getElementById("engine-banner");
+  async function check() {
+    let state = null;
+    try { state = await Studio.api("/status"); } catch (e) { /* the key dialog or the flash says why */ }
+    if (state) {
+      banner.hidden = state.available;
+      banner.textContent = state.available ? "" : `The job engine (${state.where}) is unavailable: ${state.reason}. ` +
+        "No job can start until it is back; deployed models keep answering. The studio reconnects by itself.";
+    }
+    setTimeout(check, state && state.available ? 15000 : 5000);
+  }
+  check();
+})();
 
 // Errors of API calls are shown on the page (they are handled, so not logged again as uncaught).
 window.addEventListener("unhandledrejection", (ev) => {

@@ -80,7 +80,9 @@
     $("progress-text").textContent = "Checking every image…";
     await refresh();
     events(`/jobs/${created.job.id}/events`, (kind, data) => {
-      if (kind === "progress") {
+      if (kind === "progress" && data.stage === "waiting") {  // Ray has not placed the job yet: why
+        $("progress-text").textContent = data.reason;
+      } else if (kind === "progress") {
         bar.value = data.total ? (100 * data.done) / data.total : 0;
         $("progress-label").textContent = `Preparing ${created.dataset.name}: ${data.stage}`;
         $("progress-text").textContent = `${data.stage} ${data.done} of ${data.total} images`;

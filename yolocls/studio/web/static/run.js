@@ -38,7 +38,8 @@
   function showJob() {
     const s = job ? job.status : "no job (a run from the command line)";
     $("status").textContent = "";
-    $("status").append(job ? status(job.status) : s, job && job.error ? h("span", { class: "error" }, ` ${job.error}`) : "");
+    $("status").append(job ? status(job.status) : s, job && job.error ? h("span", { class: "error" }, ` ${job.error}`) : "",
+      job && job.status === "queued" && job.waiting ? h("span", { class: "muted" }, ` ${job.waiting}`) : "");
     $("eta").textContent = job && job.status === "running" ? duration(job.eta_s) : "–";
     $("cancel").hidden = !(job && RUNNING.has(job.status));
     $("resume").hidden = !(job && (job.status === "cancelled" || job.status === "interrupted"));
@@ -60,6 +61,8 @@
         epochs = epochs.filter((e) => e.epoch !== data.epoch).concat([data]).sort((a, b) => a.epoch - b.epoch);
         draw();
         loadPreview(null);
+        refreshJob();
+      } else if (kind === "progress" && data.stage) {  // waiting for Ray to place it, resumed automatically
         refreshJob();
       } else if (kind === "progress") {  // within an epoch, every few seconds
         window.studioBatchesSeen = (window.studioBatchesSeen || 0) + 1;
