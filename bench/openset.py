@@ -13,7 +13,6 @@ per class of Fashion-MNIST PNGs written by an earlier run (bench/_work/openset/s
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import shutil
 import subprocess
@@ -24,24 +23,17 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.fmnist import CLASSES, FMNIST, split  # noqa: E402
+
 REPO = Path(__file__).resolve().parent.parent
 WORK = REPO / "bench" / "_work" / "openset"
-FMNIST = Path("/usr/share/datasets/fashion-mnist")
-CLASSES = ["T-shirt_top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle_boot"]
 HELD_OUT = ("Bag", "Sandal", "Shirt")
-
-
-def _idx(name: str) -> np.ndarray:
-    with gzip.open(FMNIST / name) as f:
-        data = f.read()
-    if name.endswith("idx1-ubyte.gz"):
-        return np.frombuffer(data, np.uint8, offset=8)
-    return np.frombuffer(data, np.uint8, offset=16).reshape(-1, 28, 28)
 
 
 def write_source(out: Path, per_class: int) -> None:
     """`per_class` training images per class as PNGs, a folder per class (held-out classes included)."""
-    images, labels = _idx("train-images-idx3-ubyte.gz"), _idx("train-labels-idx1-ubyte.gz")
+    images, labels = split("train")
     for ci, name in enumerate(CLASSES):
         folder = out / name
         folder.mkdir(parents=True, exist_ok=True)

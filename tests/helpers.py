@@ -45,13 +45,15 @@ def class_image(label_index: int, seed: int, size: int = 40) -> Image.Image:
 
 
 def make_learnable_dataset(base: Path, classes: tuple[str, ...] = ("red", "green", "blue"),
-                           per_class: int = 30) -> Path:
+                           per_class: int | tuple[int, ...] = 30) -> Path:
+    """Prepared; `per_class` a count for every class, or one per class (imbalanced)."""
     from yolocls.data.prepare import PrepareOptions, prepare_dataset
 
     src = base / "src"
+    counts = per_class if isinstance(per_class, tuple) else (per_class,) * len(classes)
     for ci, name in enumerate(classes):
         (src / name).mkdir(parents=True, exist_ok=True)
-        for k in range(per_class):
+        for k in range(counts[ci]):
             class_image(ci, ci * 1000 + k).save(src / name / f"{k:03d}.png")
     out = base / "data"
     prepare_dataset(PrepareOptions(source=src, out=out, split="0.6,0.2,0.2", progress=False))

@@ -25,6 +25,9 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     w.add_argument("--weights", type=Path, help="start from this checkpoint (.pt)")
     w.add_argument("--no-pretrained", action="store_true", help="train from scratch (model YAML)")
     p.add_argument("--aug", help="augmentation set: none | light | standard | heavy (default: the preset's)")
+    p.add_argument("--balance", choices=("auto", "none", "weights", "sampler"),
+                   help="imbalanced classes: class-weighted loss, a class-balanced sampler, or none; auto "
+                        "(the default): weights when the largest class has over 3x the images of the smallest")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any Ultralytics training argument, e.g. --set lr0=0.01 (repeatable)")
     p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue an interrupted run")
@@ -42,9 +45,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if args.resume and args.data:
         raise ConfigError("--resume continues a run with its own dataset; do not pass --data")
+    if args.resume and args.balance:
+        raise ConfigError("--resume continues a run with its own --balance (see its run.json); do not pass it")
     opts = TrainOptions(data=args.data, preset=args.preset, name=args.name, epochs=args.epochs, imgsz=args.imgsz,
                         batch=args.batch, device=args.device, weights=args.weights,
-                        pretrained=not args.no_pretrained, aug=args.aug, set=args.set, resume=args.resume,
+                        pretrained=not args.no_pretrained, aug=args.aug, balance=args.balance, set=args.set,
+                        resume=args.resume,
                         quiet=args.quiet, runs_dir=args.runs_dir, report=not args.no_report)
     run_dir, record = train(opts)
     best = record.best_metric
@@ -72,7 +78,7 @@ def cmd_presets(args: argparse.Namespace) -> int:
         return 0
     for name, p in book.presets.items():
         print(f"{name}: {p.description}")
-        print(f"  model: {p.model}   aug: {p.aug}")
+        print(f"  model: {p.model}   aug: {p.aug}   balance: {p.balance}")
         print("  " + "  ".join(f"{k}={v}" for k, v in p.args.items()))
     print("\naugmentation sets (--aug):")
     for name, a in book.augmentations.items():

@@ -44,6 +44,9 @@ class JobCreate(BaseModel):
     dataset: str = Field(description="Dataset id")
     preset: str = "small-fast"
     aug: str | None = None
+    balance: Literal["auto", "none", "weights", "sampler"] | None = Field(
+        default=None, description="Imbalanced classes: class-weighted loss, a class-balanced sampler, or none; auto "
+        "(the preset's default): weights when the largest class has over 3x the images of the smallest")
     epochs: int | None = Field(default=None, ge=1, le=EPOCHS_MAX)
     imgsz: int | None = Field(default=None, ge=IMGSZ_MIN, le=IMGSZ_MAX)
     batch: int | None = Field(default=None, ge=1, le=BATCH_MAX)
@@ -138,6 +141,7 @@ class PresetOut(BaseModel):
     description: str
     model: str
     aug: str = Field(description="The preset's augmentation set")
+    balance: str = Field(default="auto", description="The preset's class-imbalance handling")
     args: dict[str, Any] = Field(description="Ultralytics training arguments the preset sets")
 
 

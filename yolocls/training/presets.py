@@ -10,6 +10,7 @@ import yaml
 from pydantic import BaseModel, Field
 
 from yolocls.core.errors import ConfigError
+from yolocls.training.balance import check_mode
 from yolocls.training.hyperparams import check_hyperparams
 
 
@@ -22,6 +23,7 @@ class Preset(BaseModel):
     description: str
     model: str = Field(description="Ultralytics model name without suffix, e.g. yolov8n-cls")
     aug: str = Field(description="Name of an augmentation set")
+    balance: str = Field(default="auto", description="Class imbalance: auto | none | weights | sampler")
     args: dict[str, Any] = Field(description="Ultralytics training arguments")
 
 
@@ -35,6 +37,7 @@ def load_presets() -> PresetBook:
     text = resources.files("yolocls.training").joinpath("presets.yaml").read_text(encoding="utf-8")
     book = PresetBook.model_validate(yaml.safe_load(text))
     for name, preset in book.presets.items():
+        check_mode(preset.balance, f"presets.yaml: preset '{name}': balance")
         if preset.aug not in book.augmentations:
             raise ConfigError(f"presets.yaml: preset '{name}' names unknown augmentation set '{preset.aug}'")
         check_hyperparams(preset.args, f"presets.yaml: preset '{name}':")

@@ -34,6 +34,7 @@ from yolocls.core.runlayout import (  # noqa: E402
     WEIGHTS_DIR,
     weights_path,
 )
+from yolocls.training.balance import BalanceRecord
 
 __all__ = ["EPOCHS_LOG", "PREVIEW_FILE", "RESULTS_CSV", "RUN_RECORD", "STOP_FILE", "WEIGHTS_DIR", "weights_path"]
 Status = Literal["running", "completed", "failed", "interrupted"]
@@ -60,6 +61,7 @@ class RunRecord(BaseModel):
     classes: list[str]
     versions: dict[str, str]
     device: str
+    balance: BalanceRecord | None = Field(default=None, description="How class imbalance was handled")
     cpu_threads: int | None = Field(default=None, description="torch CPU threads training ran with (the same for "
                                     "`yolocls train` and a studio job on one machine)")
     started: datetime

@@ -15,6 +15,7 @@ from yolocls.core.offline import import_ultralytics
 from yolocls.core.runlayout import RUN_RECORD
 from yolocls.data.layout import check_class_folders
 from yolocls.data.manifest import load_manifest, manifest_sha256
+from yolocls.training.balance import describe, resolve_balance
 from yolocls.training.callbacks import StopRequested, log, run_callbacks
 from yolocls.training.device import cpu_estimate_seconds, format_duration, resolve_device
 from yolocls.training.hyperparams import BATCH_MAX, EPOCHS_MAX, IMGSZ_MAX, IMGSZ_MIN
@@ -52,6 +53,8 @@ class TrainOptions(BaseModel):
     weights: Path | None = None
     pretrained: bool = True
     aug: str | None = None
+    balance: str | None = Field(default=None, description="auto | none | weights | sampler (default: the "
+                                "preset's, auto)")
     set: list[str] = Field(default_factory=list)
     resume: Path | None = None
     quiet: bool = False
@@ -91,6 +94,8 @@ def _new_run(opts: TrainOptions) -> tuple[RunRecord, Path, str, dict[str, Any]]:
         est = cpu_estimate_seconds(preset.model, int(args["imgsz"]), n_train, int(args["epochs"]))
         log(f"warning: no CUDA GPU found, training on CPU (roughly {format_duration(est)} for {args['epochs']} "
             f"epochs of {n_train} images at {args['imgsz']} px); use a GPU for the full preset", opts.quiet)
+    balance = resolve_balance(opts.balance or preset.balance, manifest.classes, manifest.counts["train"])
+    log(describe(balance), opts.quiet)
     run_dir = unique_run_dir(opts.runs_dir.expanduser().resolve(), opts.name or f"{data.name}-{opts.preset}")
     full_args = {**args, "data": str(data), "project": str(run_dir.parent), "name": run_dir.name,
                  "exist_ok": True, "device": device}
@@ -98,7 +103,7 @@ def _new_run(opts: TrainOptions) -> tuple[RunRecord, Path, str, dict[str, Any]]:
         name=run_dir.name, status="running", preset=opts.preset, aug=opts.aug or preset.aug, model=preset.model,
         weights=choice.model, weights_source=choice.source, args=full_args, dataset=str(data),
         manifest_sha256=manifest_sha256(data), classes=manifest.classes, versions=versions(), device=device,
-        started=now(), epochs_planned=int(args["epochs"]), command=sys.argv)
+        started=now(), epochs_planned=int(args["epochs"]), command=sys.argv, balance=balance)
     record.save(run_dir)
     return record, run_dir, choice.model, full_args
 

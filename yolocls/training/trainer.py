@@ -19,7 +19,10 @@ import numpy as np
 from ultralytics.models.yolo.classify import ClassificationTrainer, ClassificationValidator
 
 from yolocls.core.limits import cpu_threads_setting
+from yolocls.core.runlayout import RUN_RECORD
+from yolocls.training.balance import BalancedSampling, BalanceRecord
 from yolocls.training.interrupts import active_guard, protected_write
+from yolocls.training.rundir import load_run_record
 
 
 class RecordingValidator(ClassificationValidator):
@@ -64,6 +67,20 @@ class RecordingValidator(ClassificationValidator):
                 np.concatenate(targets) if targets else np.zeros(0, np.int64))
 
 
+class WeightedClassificationLoss:
+    """Ultralytics' classification loss (cross-entropy, mean over the batch) with per-class weights."""
+
+    def __init__(self, weights: Any) -> None:
+        self.weights = weights
+
+    def __call__(self, preds: Any, batch: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        import torch.nn.functional as F
+
+        preds = preds[1] if isinstance(preds, (list, tuple)) else preds
+        loss = F.cross_entropy(preds, batch["cls"], weight=self.weights.to(preds.device, preds.dtype))
+        return loss, {"loss": loss.detach()}
+
+
 class YoloclsTrainer(ClassificationTrainer):
     """Ultralytics' classification trainer with protected checkpoint writes, a recording validator, and on the CPU
     the torch threads `YOLOCLS_CPU_THREADS` asks for (a studio job: the CPUs it reserved; Ultralytics' device
@@ -83,6 +100,29 @@ class YoloclsTrainer(ClassificationTrainer):
     def save_model(self) -> Any:
         with protected_write([Path(self.last), Path(self.best)]):
             return super().save_model()
+
+    def _balance(self) -> BalanceRecord | None:
+        """The run's class-balance choice, from its run.json (in any process that trains: DDP ranks too)."""
+        record = load_run_record(Path(self.save_dir)) if Path(self.save_dir, RUN_RECORD).is_file() else None
+        return record.balance if record is not None else None
+
+    def set_class_weights(self) -> None:
+        """Ultralytics' hook for class weights (its detection trainer sets `model.class_weights` here too): with
+        `--balance weights`, the model's criterion becomes class-weighted cross-entropy."""
+        balance = self._balance()
+        if balance is None or balance.mode != "weights" or not balance.weights:
+            return
+        import torch
+        from ultralytics.utils.torch_utils import unwrap_model
+
+        model: Any = unwrap_model(self.model)  # type: ignore[arg-type]  # a module by now
+        model.class_weights = torch.tensor(balance.weights, dtype=torch.float32, device=self.device)
+        model.criterion = WeightedClassificationLoss(model.class_weights)
+
+    def build_dataset(self, img_path: str, mode: str = "train", batch: Any = None) -> Any:
+        dataset = super().build_dataset(img_path, mode, batch)
+        balance = self._balance() if mode == "train" else None
+        return BalancedSampling(dataset) if balance is not None and balance.mode == "sampler" else dataset
 
     def request_stop(self) -> None:
         """End training after the epoch in progress (under DDP, Ultralytics broadcasts `stop` from rank 0)."""

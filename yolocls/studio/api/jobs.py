@@ -55,7 +55,7 @@ def create_job(request: Request, req: JobCreate) -> JobOut:
     job_id = new_id()
     run_name = f"{dataset.name}-{req.preset}-{job_id}"
     # Names, not paths: the scheduler turns them into folders of the home when the job starts.
-    options = {"data": f"datasets/{dataset.name}", "preset": req.preset, "aug": req.aug,
+    options = {"data": f"datasets/{dataset.name}", "preset": req.preset, "aug": req.aug, "balance": req.balance,
                "epochs": req.epochs, "imgsz": req.imgsz, "batch": req.batch, "device": req.device,
                "set": [f"{k}={json.dumps(v)}" for k, v in req.set.items()], "name": run_name}
     # as `yolocls train` resolves them: preset <- augmentation set <- named fields <- set

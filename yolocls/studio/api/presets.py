@@ -14,6 +14,7 @@ router = APIRouter(prefix="/presets", tags=["jobs"])
 async def list_presets() -> PresetsOut:
     book = load_presets()
     return PresetsOut(
-        presets=[PresetOut(name=name, description=p.description, model=p.model, aug=p.aug, args=p.args)
+        presets=[PresetOut(name=name, description=p.description, model=p.model, aug=p.aug, balance=p.balance,
+                           args=p.args)
                  for name, p in book.presets.items()],
         augmentations={name: a.args for name, a in book.augmentations.items()})

@@ -12,6 +12,7 @@
     $("epochs").value = p.args.epochs || "";
     $("imgsz").value = p.args.imgsz || "";
     $("aug").value = p.aug;
+    $("balance").value = p.balance || "auto";
     showArgs();
   }
 
@@ -41,6 +42,7 @@
     if (epochs && epochs !== p.args.epochs) body.epochs = epochs;
     if (imgsz && imgsz !== p.args.imgsz) body.imgsz = imgsz;
     if ($("aug").value !== p.aug) body.aug = $("aug").value;
+    if ($("balance").value !== (p.balance || "auto")) body.balance = $("balance").value;
     $("start").disabled = true;
     try {
       const job = await post("/jobs", body);

@@ -1,0 +1,93 @@
+"""Imbalanced classes: `--balance none | weights | sampler | auto`.
+
+- `weights`: class-weighted cross-entropy, the weights from the training split's counts with scikit-learn's
+  "balanced" rule (n_images / (n_classes * n_class_images)), written to run.json.
+- `sampler`: class-balanced sampling: every training slot of an epoch draws a class uniformly, then an image of
+  it at random (minority images are seen more often, majority ones less; the epoch keeps its length).
+- `auto` (the default): `weights` when the largest class has over 3x the images of the smallest, else `none`.
+
+The choice is made once per run (`resolve_balance`) and read back by the trainer from run.json in whatever
+process trains (DDP ranks included); the trainer applies it through Ultralytics' own hooks.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from yolocls.core.errors import ConfigError
+
+BalanceMode = Literal["none", "weights", "sampler"]
+MODES = ("auto", "none", "weights", "sampler")
+AUTO_RATIO = 3.0  # auto: weights above this largest/smallest class ratio
+
+
+class BalanceRecord(BaseModel):
+    """How a run handled class imbalance (run.json `balance`)."""
+
+    requested: str = Field(description="auto | none | weights | sampler, as asked")
+    mode: BalanceMode = Field(description="What the run did")
+    ratio: float = Field(description="Largest / smallest class in the training split")
+    weights: list[float] | None = Field(default=None, description="Per-class loss weights (mode weights)")
+
+
+def check_mode(value: str, where: str = "--balance") -> str:
+    if value not in MODES:
+        raise ConfigError(f"{where}: unknown '{value}'; valid: {', '.join(MODES)}")
+    return value
+
+
+def resolve_balance(requested: str, classes: list[str], train_counts: dict[str, int]) -> BalanceRecord:
+    """The run's choice for its training split's counts (every class has at least one image: prepare checks)."""
+    check_mode(requested)
+    counts = [int(train_counts.get(c, 0)) for c in classes]
+    ratio = max(counts) / max(1, min(counts))
+    mode: BalanceMode = ("weights" if ratio > AUTO_RATIO else "none") if requested == "auto" else requested  # type: ignore[assignment]
+    weights = None
+    if mode == "weights":
+        import numpy as np
+        from sklearn.utils.class_weight import compute_class_weight
+
+        labels = np.repeat(np.arange(len(classes)), counts)
+        weights = [round(float(w), 6) for w in compute_class_weight("balanced", classes=np.arange(len(classes)),
+                                                                     y=labels)]
+    return BalanceRecord(requested=requested, mode=mode, ratio=round(ratio, 3), weights=weights)
+
+
+def describe(record: BalanceRecord) -> str:
+    """The run's first-lines message."""
+    why = f"largest class {record.ratio:g}x the smallest"
+    chosen = f"auto -> {record.mode} ({why}; auto weights above {AUTO_RATIO:g}x)" if record.requested == "auto" \
+        else f"{record.mode} ({why})"
+    extra = f"; loss weights {', '.join(f'{w:.3g}' for w in record.weights)}" if record.weights else ""
+    return f"class balance: {chosen}{extra}"
+
+
+class BalancedSampling:
+    """A training dataset seen through class-balanced draws: item i is a random image of a class chosen
+    uniformly (Ultralytics' loader still shuffles and batches it; `len` is unchanged)."""
+
+    def __init__(self, dataset: Any) -> None:
+        self.dataset = dataset
+        self.by_class: dict[int, list[int]] = {}
+        for index, sample in enumerate(dataset.samples):
+            self.by_class.setdefault(int(sample[1]), []).append(index)
+        self.classes = sorted(self.by_class)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def draw(self) -> int:
+        """Python's `random`, which Ultralytics seeds in every loader worker (each draws its own sequence)."""
+        pool = self.by_class[random.choice(self.classes)]
+        return pool[random.randrange(len(pool))]
+
+    def __getitem__(self, index: int) -> Any:
+        return self.dataset[self.draw()]
+
+    def __getattr__(self, name: str) -> Any:  # samples, transforms, ...: the wrapped dataset's
+        if name == "dataset":  # not set yet (while unpickling)
+            raise AttributeError(name)
+        return getattr(self.dataset, name)
