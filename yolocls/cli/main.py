@@ -15,6 +15,7 @@ import traceback
 from pydantic import ValidationError
 
 from yolocls import __version__
+from yolocls.cli.curve import add_curve
 from yolocls.cli.prepare import add_prepare
 from yolocls.cli.serve import add_serving
 from yolocls.cli.studio import add_studio
@@ -37,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_prepare(sub)
     add_train(sub)
     add_report(sub)
+    add_curve(sub)
     add_serving(sub)
     add_studio(sub)
     for extra in _EXTRA_COMMANDS:

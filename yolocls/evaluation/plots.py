@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from yolocls.core.fs import atomic_path
+
 
 def _plt():  # type: ignore[no-untyped-def]
     import matplotlib
@@ -117,3 +119,27 @@ def plot_risk_coverage(points: list[tuple[float, float]], coverage: float, accur
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return True
+
+
+def plot_learning_curve(points: list[dict], fit: dict | None, path: Path) -> None:
+    """Test top-1 and macro-F1 against training images per class (log scale), the fitted curve to one doubling
+    beyond the last point."""
+    plt = _plt()
+    n = np.array([p["images_per_class"] for p in points])
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=110)
+    ax.plot(n, [p["test_top1"] for p in points], "o-", label="test top-1")
+    ax.plot(n, [p["test_macro_f1"] for p in points], "s-", label="test macro-F1")
+    if fit is not None:
+        xs = np.geomspace(n.min(), 2 * n.max(), 50)
+        ax.plot(xs, 1 - (fit["a"] * xs ** -fit["b"] + fit["c"]), "--", color="grey",
+                label=f"fit: top-1 = 1 - {fit['a']:.2g}·n^-{fit['b']:.2f} - {fit['c']:.3f}")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("training images per class")
+    ax.set_ylabel("score")
+    ax.set_title("Learning curve")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)

@@ -1,0 +1,64 @@
+"""A prepared dataset with a fraction of each class's training images and the same val and test images (what a
+learning curve trains on). Subsets are nested: for one seed, a smaller fraction's images are all in the larger
+fraction's. Files are hard links (copies across filesystems), so a subset costs almost no disk."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+from pathlib import Path
+
+from yolocls.core.errors import DatasetError
+from yolocls.core.fs import atomic_write_text, publish_dir, staging_dir
+from yolocls.data.manifest import MANIFEST_NAME, DatasetFile, Manifest, load_manifest
+
+
+def subset_counts(manifest: Manifest, fraction: float) -> dict[str, int]:
+    """Training images kept per class; a class with too few images for `fraction` is an error naming it."""
+    if not 0 < fraction <= 1:
+        raise DatasetError(f"fraction {fraction:g}: must be in (0, 1]")
+    kept = {}
+    for name in manifest.classes:
+        n = manifest.counts["train"].get(name, 0)
+        kept[name] = round(n * fraction)
+        if kept[name] < 1:
+            raise DatasetError(f"class '{name}' has {n} training image(s): {fraction:.0%} of them is less than one "
+                               "image; use larger fractions or add images to it")
+    return kept
+
+
+def _link(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def write_subset(dataset: Path, out: Path, fraction: float, seed: int = 0) -> Manifest:
+    """Write the subset of `dataset` at `out` (replaced when it exists); its manifest."""
+    manifest = load_manifest(dataset)
+    kept = subset_counts(manifest, fraction)
+    by_class: dict[str, list[DatasetFile]] = {}
+    others: list[DatasetFile] = []
+    for f in manifest.files:
+        split, label = Path(f.path).parts[:2]
+        (by_class.setdefault(label, []) if split == "train" else others).append(f)
+    chosen = list(others)
+    for label, files in by_class.items():
+        order = sorted(files, key=lambda f: f.path)
+        random.Random(f"{seed}:{label}").shuffle(order)  # one order per class: smaller subsets are nested
+        chosen += order[:kept[label]]
+    subset = manifest.model_copy(update={
+        "files": chosen, "counts": {**manifest.counts, "train": kept},
+        "warnings": [*manifest.warnings, f"a {fraction:.0%} subset of {dataset.name}'s training images (seed {seed})"]})
+    with staging_dir(out) as tmp:
+        for f in chosen:
+            _link(dataset / f.path, tmp / f.path)
+        for split in manifest.counts:  # every class folder, even when a split holds none of its images
+            for name in manifest.classes:
+                (tmp / split / name).mkdir(parents=True, exist_ok=True)
+        atomic_write_text(tmp / MANIFEST_NAME, subset.model_dump_json(indent=2))
+        publish_dir(tmp, out, overwrite=True)
+    return subset
