@@ -189,7 +189,9 @@ def test_zip_to_a_tried_model_in_the_browser(studio, browser, tmp_path):  # long
     fetched = browser.execute_script("return [...document.querySelectorAll('#samples img')].filter(i => i.src).length")
     total = len(browser.find_elements(By.CSS_SELECTOR, "#samples img"))
     assert fetched < total, (fetched, total)  # with a key, thumbnails are fetched as they come into view
-    browser.execute_script("window.scrollTo(0, document.body.scrollHeight)")
+    for _ in range(60):  # scroll down the page as a person would, a screen at a time
+        browser.execute_script("window.scrollBy(0, 400)")
+        time.sleep(0.1)
     wait_for(browser, lambda d: d.execute_script(
         "return [...document.querySelectorAll('#samples img')].every(i => i.complete && i.naturalWidth > 0)"),
         what="thumbnails loaded with the key once scrolled to")

@@ -448,3 +448,23 @@ def test_restart_mid_job_loses_nothing_and_the_key_is_enforced(tmp_path):
         assert done["status"] == "completed" and done["epoch"] == 5
     finally:
         second.stop()
+
+
+def test_a_learning_curve_job_on_a_dataset(studio, ready):
+    bad = studio.api("POST", f"/datasets/{ready}/learning-curve", json={"fractions": [0.5, 1.5]})
+    assert bad.status_code == 422 and "fractions" in bad.text
+    too_small = studio.api("POST", f"/datasets/{ready}/learning-curve", json={"fractions": [0.01, 1]})
+    assert too_small.status_code == 422 and "less than one image" in too_small.json()["detail"], too_small.text
+    assert studio.api("GET", f"/datasets/{ready}/learning-curve").json()["job"] is None  # none yet
+    assert studio.api("GET", f"/datasets/{ready}/learning-curve/plot").status_code == 404
+    res = studio.api("POST", f"/datasets/{ready}/learning-curve",
+                     json={"fractions": [0.5, 1], "epochs": 1, "imgsz": 32, "batch": 8, "device": "cpu", "aug": "none",
+                           "set": {"warmup_epochs": 0, "workers": 0}})
+    assert res.status_code == 202 and res.json()["kind"] == "learning-curve", res.text
+    done = studio.wait(f"/jobs/{res.json()['id']}", lambda j: j["status"] not in ("queued", "running"), timeout=600)
+    assert done["status"] == "completed", done
+    curve = studio.api("GET", f"/datasets/{ready}/learning-curve").json()
+    assert [p["fraction"] for p in curve["points"]] == [0.5, 1.0] and curve["verdict"].startswith("More data")
+    assert "/" not in curve["folder"] and not any(str(studio.home) in str(v) for v in curve.values())
+    plot = studio.api("GET", curve["plot"].removeprefix("/api/v1"))
+    assert plot.status_code == 200 and plot.content[:4] == b"\x89PNG"

@@ -6,6 +6,9 @@
       export.json                                                (the export record: `path` of the .onnx)
       report/metrics.json  per_class.csv  predictions.csv  confusion_matrix.csv  openset.json  report.html
 
+    runs/<dataset>-curve/                                        (`yolocls learning-curve`)
+      learning_curve.csv  learning_curve.png  learning_curve.json  data/<N>pct/  runs/<N>pct/
+
 Other modules ask this one for names and paths; none spells them out.
 """
 
@@ -30,6 +33,7 @@ CONFUSION_FILE = "confusion_matrix.csv"
 OPENSET_FILE = "openset.json"
 REPORT_HTML = "report.html"
 REPORT_FILES = (METRICS_FILE, PER_CLASS_FILE, PREDICTIONS_FILE, CONFUSION_FILE, OPENSET_FILE)
+CURVE_CSV, CURVE_PLOT, CURVE_JSON = "learning_curve.csv", "learning_curve.png", "learning_curve.json"
 
 
 def weights_path(run_dir: Path, which: str) -> Path:

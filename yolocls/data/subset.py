@@ -13,6 +13,8 @@ from yolocls.core.errors import DatasetError
 from yolocls.core.fs import atomic_write_text, publish_dir, staging_dir
 from yolocls.data.manifest import MANIFEST_NAME, DatasetFile, Manifest, load_manifest
 
+DEFAULT_FRACTIONS = (0.1, 0.25, 0.5, 1.0)  # a learning curve's points
+
 
 def subset_counts(manifest: Manifest, fraction: float) -> dict[str, int]:
     """Training images kept per class; a class with too few images for `fraction` is an error naming it."""

@@ -14,14 +14,15 @@ from pydantic import BaseModel, Field
 
 from yolocls.core.errors import ConfigError
 from yolocls.core.fs import atomic_path, atomic_write_text
+from yolocls.core.progress import write_progress
+from yolocls.core.runlayout import CURVE_CSV, CURVE_JSON, CURVE_PLOT
 from yolocls.data.manifest import load_manifest
-from yolocls.data.subset import subset_counts, write_subset
+from yolocls.data.subset import DEFAULT_FRACTIONS, subset_counts, write_subset
 from yolocls.evaluation.report import ReportOptions, write_report
 from yolocls.training.callbacks import log
 from yolocls.training.rundir import unique_run_dir
 
-DEFAULT_FRACTIONS = (0.1, 0.25, 0.5, 1.0)
-CSV_NAME, PLOT_NAME, JSON_NAME = "learning_curve.csv", "learning_curve.png", "learning_curve.json"
+CSV_NAME, PLOT_NAME, JSON_NAME = CURVE_CSV, CURVE_PLOT, CURVE_JSON
 
 
 class CurveOptions(BaseModel):
@@ -32,6 +33,7 @@ class CurveOptions(BaseModel):
     name: str | None = None
     seed: int = 0
     quiet: bool = False
+    progress_file: Path | None = Field(default=None, description="Where each stage is written (a studio job)")
 
 
 class CurvePoint(BaseModel):
@@ -147,6 +149,9 @@ def learning_curve(opts: CurveOptions) -> CurveResult:
     log(f"learning curve folder: {folder}", opts.quiet)
     points: list[CurvePoint] = []
     for i, fraction in enumerate(opts.fractions, 1):
+        if opts.progress_file is not None:
+            write_progress(opts.progress_file, {"stage": "training", "point": i, "points": len(opts.fractions),
+                                                "fraction": fraction, "folder": folder.name})
         points.append(_point(opts, folder, fraction, f"{i}/{len(opts.fractions)}"))
         _write_csv(folder, points)
     n = np.array([p.images_per_class for p in points])

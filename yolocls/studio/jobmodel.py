@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from yolocls.core.errors import YoloclsError
 from yolocls.training.hyperparams import parse_device
@@ -96,13 +96,25 @@ class ExportResult(BaseModel):
         return cls(ok=False, error=error)
 
 
-JobResult = PrepareResult | TrainResult | ExportResult
+class CurveResult(BaseModel):
+    ok: bool
+    folder: str | None = Field(default=None, description="The curve's folder under runs/")
+    verdict: str | None = None
+    error: str | None = None
+
+    @classmethod
+    def crashed(cls, error: str) -> CurveResult:
+        return cls(ok=False, error=error)
+
+
+JobResult = PrepareResult | TrainResult | ExportResult | CurveResult
 
 
 class JobKind(_Text):
     PREPARE = "prepare"
     TRAIN = "train"
     DEPLOY = "deploy"
+    CURVE = "learning-curve"
 
 
 @dataclass(frozen=True)
@@ -110,7 +122,7 @@ class WorkSpec:
     """A kind of background work: the `studio.worker` function that does it and what it returns."""
 
     worker: str
-    result: type[PrepareResult] | type[TrainResult] | type[ExportResult]
+    result: type[PrepareResult] | type[TrainResult] | type[ExportResult] | type[CurveResult]
     gpu: bool = False  # asks the cluster for a GPU when it has some
 
 
@@ -118,7 +130,9 @@ KINDS: dict[JobKind, WorkSpec] = {
     JobKind.PREPARE: WorkSpec("run_prepare", PrepareResult),
     JobKind.TRAIN: WorkSpec("run_train", TrainResult, gpu=True),
     JobKind.DEPLOY: WorkSpec("run_export", ExportResult),  # then registered by the scheduler as a model version
+    JobKind.CURVE: WorkSpec("run_curve", CurveResult, gpu=True),  # trains: holds a training slot
 }
+TRAINS = (JobKind.TRAIN, JobKind.CURVE)  # kinds that train, and so share the training slots
 ALL_WORK = tuple(KINDS.values())
 STAGES = {JobKind.DEPLOY: ("export", "parity check", "registration")}  # the `progress` events' stages, in order
 

@@ -22,6 +22,8 @@ from yolocls.studio.job_events import aware, now
 from yolocls.studio.jobmodel import (
     KINDS,
     TERMINAL,
+    TRAINS,
+    CurveResult,
     ExportResult,
     JobKind,
     JobResult,
@@ -36,6 +38,7 @@ from yolocls.studio.placement import training_cpus, waiting_reason
 from yolocls.studio.published import mark_ready
 from yolocls.studio.recovery import Recovery
 from yolocls.studio.settings import StudioSettings
+from yolocls.studio.work_options import device_of, worker_options
 from yolocls.training.rundir import STOP_FILE
 
 log = logging.getLogger("yolocls.studio")
@@ -99,30 +102,14 @@ class Scheduler(Recovery):
                    if j.status == JobStatus.RUNNING or j.id in self.handles]
         slots = {JobKind.PREPARE: self.settings.prepare_slots, JobKind.DEPLOY: self.settings.deploy_slots,
                  JobKind.TRAIN: self.engine.training_slots(self.settings.cpu_training_slots)}
-        free = {kind: n - sum(j.kind == kind for j in running) for kind, n in slots.items()}
+        group = {**{k: k for k in slots}, JobKind.CURVE: JobKind.TRAIN}  # a learning curve trains
+        free = {kind: n - sum(group[JobKind(j.kind)] == kind for j in running) for kind, n in slots.items()}
         for job in s.scalars(select(JobRow).where(JobRow.status == JobStatus.QUEUED).order_by(JobRow.created)):
-            if job.id in self.handles or free[job.kind] <= 0:
+            slot = group[JobKind(job.kind)]
+            if job.id in self.handles or free[slot] <= 0:
                 continue
-            free[job.kind] -= 1
+            free[slot] -= 1
             self._start(s, job)
-
-    def home_path(self, value: str | None) -> str | None:
-        """A path stored relative to the home (what clients see) -> the absolute path a worker needs.
-        Rows written by older versions hold absolute paths, which stay as they are."""
-        return None if value is None else str(self.settings.home / value)
-
-    def worker_options(self, job: JobRow) -> dict[str, Any]:
-        options = dict(job.params["options"])
-        if job.kind == JobKind.PREPARE:
-            for key in ("source", "csv", "out"):
-                options[key] = self.home_path(options.get(key))
-            return {**options, "progress_file": str(self.progress_path(job.id))}
-        if job.kind == JobKind.DEPLOY:
-            return {"run_dir": str(self.runs_dir / str(job.run_name)), "copy_to": self.home_path(options["incoming"]),
-                    "progress_file": str(self.progress_path(job.id))}
-        if "resume" in options:
-            return {**options, "resume": str(self.runs_dir / Path(options["resume"]).name)}
-        return {**options, "data": self.home_path(options["data"]), "runs_dir": str(self.runs_dir)}
 
     def started_path(self, job_id: str) -> Path:
         return self.logs_dir / f"{job_id}.started"
@@ -134,11 +121,11 @@ class Scheduler(Recovery):
             (self.runs_dir / job.run_name / STOP_FILE).unlink(missing_ok=True)
         self.started_path(job.id).unlink(missing_ok=True)
         work = KINDS[JobKind(job.kind)]
-        options = {**self.worker_options(job), "started_file": str(self.started_path(job.id)),
-                   "studio_version": __version__}
+        options = {**worker_options(job, self.settings.home, self.runs_dir, self.progress_path(job.id)),
+                   "started_file": str(self.started_path(job.id)), "studio_version": __version__}
         gpus, cpus = 0, 1
-        if job.kind == JobKind.TRAIN:
-            gpus = gpus_wanted(options.get("device")) if self.engine.resources.gpus >= 1 else 0
+        if job.kind in TRAINS:
+            gpus = gpus_wanted(device_of(job)) if self.engine.resources.gpus >= 1 else 0
             cpus = training_cpus(self.engine.resources, self.settings.train_cpus, self.settings.cpu_training_slots,
                                  gpus, spare=self.engine.extra_cpus)
             options["cpu_threads"] = cpus
@@ -187,6 +174,13 @@ class Scheduler(Recovery):
             return
         if isinstance(result, ExportResult):
             self._finish_deploy(s, job, result)
+            return
+        if isinstance(result, CurveResult):
+            self._prepare_progress(s, job)
+            job.params = {**job.params, "curve": result.folder}
+            status = JobStatus.CANCELLED if job.cancel_requested is not None and not result.ok else \
+                JobStatus.COMPLETED if result.ok else JobStatus.FAILED
+            self.set_status(s, job, status, "cancelled" if status == JobStatus.CANCELLED else result.error)
             return
         if not isinstance(result, TrainResult):
             raise TypeError(f"job {job.id} ({job.kind}) returned {type(result).__name__}")

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from yolocls.core.limits import CPU_THREADS_ENV, set_opencv_pixel_cap
-from yolocls.studio.jobmodel import ExportResult, PrepareResult, TrainResult, device_in_worker
+from yolocls.studio.jobmodel import CurveResult, ExportResult, PrepareResult, TrainResult, device_in_worker
 
 
 @contextlib.contextmanager
@@ -130,3 +130,20 @@ def run_export(options: dict[str, Any], log: str) -> ExportResult:
         except BaseException as exc:
             print(f"export failed: {_error(exc)}", flush=True)
             return ExportResult(ok=False, error=_error(exc))
+
+
+def run_curve(options: dict[str, Any], log: str) -> CurveResult:
+    """Options {"data", "runs_dir", "name", "fractions", "train", "progress_file"} -> a learning curve (one run per
+    fraction, then the fit): its folder under runs/ and the verdict, or the error."""
+    with _log_to(Path(log)):
+        try:
+            options = _started(options)
+            from yolocls.evaluation.learning_curve import CurveOptions, learning_curve
+
+            train = {**options["train"], "device": device_in_worker(options["train"].get("device"), _ray_gpus())}
+            result = learning_curve(CurveOptions.model_validate({**options, "train": train}))
+            print(result.verdict, flush=True)
+            return CurveResult(ok=True, folder=result.folder.name, verdict=result.verdict)
+        except BaseException as exc:
+            print(f"learning curve failed: {_error(exc)}", flush=True)
+            return CurveResult(ok=False, error=_error(exc))

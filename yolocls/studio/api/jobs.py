@@ -29,7 +29,7 @@ class Invalid(YoloclsError):
     status_code = 422
 
 
-def _validate(studio: Studio, req: JobCreate) -> None:
+def validate_job(studio: Studio, req: JobCreate) -> None:
     row = studio.dataset_row(req.dataset)  # 404 when missing
     if row.status != "ready":
         raise Invalid(f"dataset: '{row.name}' is {row.status}" + (f" ({row.error})" if row.error else "")
@@ -50,7 +50,7 @@ def _validate(studio: Studio, req: JobCreate) -> None:
 def create_job(request: Request, req: JobCreate) -> JobOut:
     studio = studio_of(request)
     studio.check_queue()
-    _validate(studio, req)
+    validate_job(studio, req)
     dataset = studio.dataset_row(req.dataset)
     job_id = new_id()
     run_name = f"{dataset.name}-{req.preset}-{job_id}"

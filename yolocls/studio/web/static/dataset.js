@@ -1,7 +1,7 @@
 /* One dataset: counts per class and split (chart + table), warnings, samples, duplicates, skipped files. */
 "use strict";
 (() => {
-  const { h, api, img, flash, status, datasetImage, COLOURS } = Studio;
+  const { h, api, raw, post, events, img, flash, status, datasetImage, COLOURS } = Studio;
   const id = document.getElementById("dataset").dataset.id;
   const $ = (x) => document.getElementById(x);
 
@@ -78,6 +78,8 @@
     for (const m of ds.warnings) w.append(h("li", { class: "warn" }, m));
     samples(ds);
     duplicates(ds);
+    $("curve-form").hidden = false;
+    showCurve();
     const body = document.querySelector("#skipped tbody");
     body.textContent = "";
     if (!ds.skipped.length) body.append(h("tr", {}, h("td", { colspan: 2, class: "muted" }, "Nothing was skipped.")));
@@ -89,6 +91,34 @@
       $("skipped").after(more);
     }
   }
+
+  /** The latest learning curve: verdict, plot (fetched with the key) and its points. */
+  async function showCurve() {
+    const curve = await api(`/datasets/${id}/learning-curve`);
+    if (!curve.job) return;
+    $("curve-verdict").textContent = curve.verdict;
+    const blob = await (await raw(`/datasets/${id}/learning-curve/plot`)).blob();
+    const pts = curve.points.map((p) => `${Math.round(p.images_per_class)} per class: ${p.split} top-1 ${p.test_top1.toFixed(3)}`);
+    $("curve-plot").textContent = "";
+    $("curve-plot").append(h("img", { src: URL.createObjectURL(blob), width: 640, height: 420, class: "plot",
+      alt: `Learning curve: ${pts.join("; ")}` }));
+  }
+
+  $("curve-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    flash("");
+    $("curve-start").disabled = true;
+    try {
+      const job = await post(`/datasets/${id}/learning-curve`, { epochs: parseInt($("curve-epochs").value, 10),
+        imgsz: parseInt($("curve-imgsz").value, 10) });
+      $("curve-status").textContent = "Queued…";
+      events(`/jobs/${job.id}/events`, (kind, data) => {
+        if (kind === "progress" && data.stage === "training") $("curve-status").textContent = `Training point ${data.point} of ${data.points} (${Math.round(data.fraction * 100)} % of the images)…`;
+        else if (kind === "progress" && data.stage === "waiting") $("curve-status").textContent = data.reason;
+        else if (kind === "status") $("curve-status").textContent = `Learning curve ${data.status}${data.error ? `: ${data.error}` : ""}`;
+      }, async () => { $("curve-start").disabled = false; await showCurve(); });
+    } catch (e) { flash(e.message); $("curve-start").disabled = false; }
+  });
 
   load();
 })();
