@@ -72,7 +72,7 @@ def test_explicit_gpu_ids_are_renumbered_as_ray_shows_them(device, assigned, ins
 
 
 def test_joining_a_cluster_with_a_ray_token_turns_token_auth_on(tmp_path):
-    from yolocls.studio.jobs import token_auth_env
+    from yolocls.core.rayauth import token_auth_env
 
     assert token_auth_env({}, tmp_path) == {}
     assert token_auth_env({"RAY_AUTH_TOKEN": "t"}, tmp_path) == {"RAY_AUTH_MODE": "token"}

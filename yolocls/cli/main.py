@@ -20,6 +20,7 @@ from yolocls.cli.prepare import add_prepare
 from yolocls.cli.serve import add_serving
 from yolocls.cli.studio import add_studio
 from yolocls.cli.train import add_report, add_train
+from yolocls.cli.tune import add_tune
 from yolocls.core.errors import YoloclsError
 from yolocls.core.limits import set_opencv_pixel_cap
 
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_train(sub)
     add_report(sub)
     add_curve(sub)
+    add_tune(sub)
     add_serving(sub)
     add_studio(sub)
     for extra in _EXTRA_COMMANDS:

@@ -16,6 +16,7 @@ from typing import Any
 
 from yolocls.core.errors import YoloclsError
 from yolocls.core.limits import available_cpus
+from yolocls.core.rayauth import AUTH_HINT, token_auth_env
 from yolocls.studio import ray_driver
 from yolocls.studio.jobmodel import ALL_WORK, JobResult, WorkSpec
 from yolocls.studio.ray_driver import WORKER_MODULE
@@ -81,19 +82,6 @@ def worker_env(environ: dict[str, str]) -> dict[str, str]:
     Ultralytics settings, OpenCV's decode cap), so a job runs there as it would on the studio's machine."""
     return {k: v for k, v in environ.items()
             if (k.startswith(WORKER_ENV_PREFIXES) or k in WORKER_ENV_NAMES) and k not in WORKER_ENV_SECRETS}
-
-
-def token_auth_env(environ: dict[str, str], home: Path) -> dict[str, str]:
-    """What to add to the environment before joining a cluster: RAY_AUTH_MODE=token when the user has a Ray
-    token (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token) but did not say the mode; a cluster started
-    with token authentication refuses a client without it, and says why only in its own log."""
-    has_token = bool(environ.get("RAY_AUTH_TOKEN") or environ.get("RAY_AUTH_TOKEN_PATH")) or \
-        (home / ".ray" / "auth_token").is_file()
-    return {"RAY_AUTH_MODE": "token"} if has_token and "RAY_AUTH_MODE" not in environ else {}
-
-
-AUTH_HINT = ("; if the cluster uses token authentication (RAY_AUTH_MODE=token on its nodes), the studio needs the "
-             "same token in ~/.ray/auth_token or RAY_AUTH_TOKEN (it then sets RAY_AUTH_MODE=token itself)")
 
 
 def _typed(work: WorkSpec, value: Any) -> JobResult:

@@ -1,9 +1,12 @@
-"""Training presets and augmentation sets (loaded from presets.yaml) and the argument resolution rules."""
+"""Training presets, augmentation sets and sweep search spaces (loaded from presets.yaml, then from the files named
+by YOLOCLS_PRESETS, whose entries add to or replace the built-in ones) and the argument resolution rules."""
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -27,15 +30,53 @@ class Preset(BaseModel):
     args: dict[str, Any] = Field(description="Ultralytics training arguments")
 
 
+class SearchSpace(BaseModel):
+    """A sweep's search space: parameter -> {loguniform|uniform: [low, high]} | {randint: [low, high]} |
+    {choice: [values]}; parameters are training arguments (`yolocls presets` lists them) or `aug`."""
+
+    description: str = ""
+    params: dict[str, dict[str, list[Any]]]
+
+
 class PresetBook(BaseModel):
     augmentations: dict[str, AugmentationSet]
     presets: dict[str, Preset]
+    search_spaces: dict[str, SearchSpace] = Field(default_factory=dict)
 
 
-@lru_cache(maxsize=1)
-def load_presets() -> PresetBook:
+USER_PRESETS_ENV = "YOLOCLS_PRESETS"
+
+
+def _user_files() -> list[Path]:
+    return [Path(p).expanduser() for p in os.environ.get(USER_PRESETS_ENV, "").split(os.pathsep) if p.strip()]
+
+
+def _read_book(text: str, origin: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{origin}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{origin}: expected a mapping with presets:, augmentations: or search_spaces:")
+    return data
+
+
+@lru_cache(maxsize=4)
+def _load(user_files: tuple[Path, ...]) -> PresetBook:
     text = resources.files("yolocls.training").joinpath("presets.yaml").read_text(encoding="utf-8")
-    book = PresetBook.model_validate(yaml.safe_load(text))
+    merged = _read_book(text, "presets.yaml")
+    for path in user_files:  # a preset file the user owns (e.g. a sweep's best_preset.yaml)
+        try:
+            user = _read_book(path.read_text(encoding="utf-8"), str(path))
+        except OSError as exc:
+            raise ConfigError(f"{USER_PRESETS_ENV}: cannot read {path}: {exc.strerror}") from None
+        for section in ("augmentations", "presets", "search_spaces"):
+            merged[section] = {**merged.get(section, {}), **(user.get(section) or {})}
+    try:
+        book = PresetBook.model_validate(merged)
+    except ValueError as exc:
+        raise ConfigError(f"presets ({USER_PRESETS_ENV} files included): {str(exc).splitlines()[0]} "
+                          f"{str(exc).splitlines()[1:2]}") from None
     for name, preset in book.presets.items():
         check_mode(preset.balance, f"presets.yaml: preset '{name}': balance")
         if preset.aug not in book.augmentations:
@@ -44,6 +85,10 @@ def load_presets() -> PresetBook:
     for name, aug in book.augmentations.items():
         check_hyperparams(aug.args, f"presets.yaml: augmentation set '{name}':")
     return book
+
+
+def load_presets() -> PresetBook:
+    return _load(tuple(_user_files()))
 
 
 def get_preset(name: str) -> Preset:

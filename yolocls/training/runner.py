@@ -16,7 +16,7 @@ from yolocls.core.runlayout import RUN_RECORD
 from yolocls.data.layout import check_class_folders
 from yolocls.data.manifest import load_manifest, manifest_sha256
 from yolocls.training.balance import describe, resolve_balance
-from yolocls.training.callbacks import StopRequested, log, run_callbacks
+from yolocls.training.callbacks import Callback, StopRequested, log, run_callbacks
 from yolocls.training.device import cpu_estimate_seconds, format_duration, resolve_device
 from yolocls.training.hyperparams import BATCH_MAX, EPOCHS_MAX, IMGSZ_MAX, IMGSZ_MIN
 from yolocls.training.interrupts import InterruptGuard
@@ -130,8 +130,9 @@ def _resume_run(opts: TrainOptions) -> tuple[RunRecord, Path, str, dict[str, Any
     return record, run_dir, str(last), {"resume": True, "device": device}
 
 
-def train(opts: TrainOptions) -> tuple[Path, RunRecord]:
-    """Run (or resume) one training run; returns the run folder and its final record."""
+def train(opts: TrainOptions, extra: list[tuple[str, Callback]] | None = None) -> tuple[Path, RunRecord]:
+    """Run (or resume) one training run; returns the run folder and its final record. `extra`: more (event,
+    callback) pairs, after the run's own (a sweep's per-epoch report)."""
     if opts.quiet:
         import os
 
@@ -148,7 +149,7 @@ def train(opts: TrainOptions) -> tuple[Path, RunRecord]:
     guard.install()
     try:
         model = YOLO(model_path, task="classify")
-        for event, callback in run_callbacks(record, run_dir, opts.quiet, guard, opts.stop_file):
+        for event, callback in run_callbacks(record, run_dir, opts.quiet, guard, opts.stop_file) + (extra or []):
             model.add_callback(event, callback)
         model.train(trainer=YoloclsTrainer, **train_args, verbose=not opts.quiet)
         save_dir = Path(model.trainer.save_dir).resolve() if model.trainer is not None else None
