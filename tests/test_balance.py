@@ -41,12 +41,14 @@ class _Samples:
         return self.samples[i][1]
 
 
-def test_the_sampler_draws_every_class_equally_and_keeps_the_epoch_length():
+def test_the_sampler_draws_every_class_as_often_as_the_largest():
     data = _Samples([600, 600, 60])
     balanced = BalancedSampling(data)
-    assert len(balanced) == 1260 and balanced.samples is data.samples
-    drawn = Counter(balanced[i % len(balanced)] for i in range(30_000))
-    assert all(abs(drawn[c] / 30_000 - 1 / 3) < 0.02 for c in range(3)), drawn  # not 600:600:60
+    assert len(balanced) == 1800 and balanced.samples is data.samples  # 3 classes x 600
+    drawn = Counter(balanced[i] for i in range(len(balanced)))
+    assert drawn == {0: 600, 1: 600, 2: 600}  # not 600:600:60
+    minority = Counter(balanced.draw(i) for i in range(2, 180_000, 3))
+    assert set(minority) == set(range(1200, 1260))  # every minority image, each about as often
 
 
 @pytest.mark.slow

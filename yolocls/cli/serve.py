@@ -34,6 +34,14 @@ def add_serving(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--workers", type=int, help="server processes (default 1; env YOLOCLS_WORKERS)")
     s.add_argument("--max-batch", type=int, help="micro-batch size limit (default 16)")
     s.add_argument("--max-wait-ms", type=float, help="micro-batch wait limit in ms (default 3)")
+    s.add_argument("--capture", type=Path, metavar="DIR", help="keep copies of the requests answered `unknown` "
+                   "(and those below --capture-below, and a --capture-sample of the rest) in DIR, with the "
+                   "prediction beside each; written off the request path (env YOLOCLS_CAPTURE_DIR)")
+    s.add_argument("--capture-below", type=float, metavar="CONF", help="also capture answers below this confidence")
+    s.add_argument("--capture-sample", type=float, metavar="FRACTION", help="also capture this fraction of all "
+                   "other requests, e.g. 0.01")
+    s.add_argument("--capture-max-files", type=int, help="most captured images kept (default 10000; oldest go first)")
+    s.add_argument("--capture-max-bytes", type=int, help="most bytes kept (default 1 GiB; oldest go first)")
     s.set_defaults(func=cmd_serve)
     p = sub.add_parser("predict", help="classify local images with an exported model")
     p.add_argument("images", type=Path, nargs="+", metavar="IMAGE")
@@ -78,12 +86,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from yolocls.serving.settings import ServeSettings
 
     cli = {"model": args.model, "host": args.host, "port": args.port, "workers": args.workers,
-           "max_batch": args.max_batch, "max_wait_ms": args.max_wait_ms}
+           "max_batch": args.max_batch, "max_wait_ms": args.max_wait_ms,
+           "capture_dir": args.capture.expanduser().resolve() if args.capture else None,
+           "capture_below": args.capture_below, "capture_sample": args.capture_sample,
+           "capture_max_files": args.capture_max_files, "capture_max_bytes": args.capture_max_bytes}
     for key, value in cli.items():
         if value is not None:
             os.environ[f"YOLOCLS_{key.upper()}"] = str(value)
     if not os.environ.get("YOLOCLS_MODEL"):
         raise ConfigError("--model PATH (or YOLOCLS_MODEL) is required: an exported .onnx file or a run folder")
+    capture = os.environ.get("YOLOCLS_CAPTURE_DIR")
+    if capture:  # a folder the server cannot write is said now, in one line, not at the first capture
+        try:
+            Path(capture).mkdir(parents=True, exist_ok=True)
+            if not os.access(capture, os.W_OK):
+                raise PermissionError(13, "Permission denied")
+        except OSError as exc:
+            raise ConfigError(f"--capture {capture}: cannot write there ({exc.strerror})") from None
     settings = ServeSettings()  # type: ignore[call-arg]
     share = str(max(1, available_cpus() // settings.workers))  # worker processes share the CPUs
     if settings.workers > 1 and settings.threads is None:

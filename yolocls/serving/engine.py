@@ -30,6 +30,7 @@ from yolocls.inference.preprocess import decode_image, preprocess_bytes
 from yolocls.inference.schemas import ModelRef, PredictResponse, to_predictions
 from yolocls.serving.admission import PixelBudget
 from yolocls.serving.batching import MicroBatcher
+from yolocls.serving.capture import CaptureSettings, CaptureStore
 from yolocls.serving.middleware import ASGIApp, LimitAndMeasure, Metrics, Receive, Scope, Send, send_json
 from yolocls.serving.protocol import HeaderDeadlineProtocol
 from yolocls.serving.settings import ApiKey, ServeSettings
@@ -51,6 +52,7 @@ class ServingState:
     batcher: MicroBatcher | None = None
     prep: ThreadPoolExecutor | None = None
     budget: PixelBudget | None = None
+    capture: CaptureStore | None = None
 
 
 def model_name(model: ServedModel) -> str:
@@ -91,6 +93,14 @@ async def start_state(state: ServingState, model: ServedModel) -> None:
                            on_batch=state.metrics.batch.observe)
     await batcher.start()
     state.batcher = batcher
+    if settings.capture_dir is not None:  # server processes share the folder and its bounds
+        state.capture = CaptureStore(CaptureSettings(
+            folder=settings.capture_dir, unknown=settings.capture_unknown, below=settings.capture_below,
+            sample=settings.capture_sample, max_files=max(1, settings.capture_max_files // settings.workers),
+            max_bytes=max(1, settings.capture_max_bytes // settings.workers)))
+        store = state.capture
+        state.metrics.captured.set_function(lambda: store.kept)
+        state.metrics.capture_dropped.set_function(lambda: store.dropped)
     log.info("model loaded: %s (%d classes, imgsz %d)", model.name, len(model.classes),
              model.imgsz)
 
@@ -99,6 +109,9 @@ async def stop_state(state: ServingState) -> None:
     batcher, state.batcher = state.batcher, None
     if batcher is not None:
         await batcher.stop()
+    capture, state.capture = state.capture, None
+    if capture is not None:  # what is queued is written first
+        await asyncio.to_thread(capture.close)
     if state.prep is not None:
         state.prep.shutdown(wait=False, cancel_futures=True)
 
@@ -178,6 +191,9 @@ async def classify_uploads(state: ServingState, file: list[UploadFile], top_k: i
     predictions = to_predictions(probs, names, model.classes, k, policy)
     for prediction, heatmap in zip(predictions, heatmaps or []):
         prediction.heatmap = heatmap
+    if state.capture is not None:  # a queue hand-off: written by the capture thread, off the request path
+        for data, prediction in zip(datas, predictions):
+            state.capture.offer(data, prediction.model_dump(exclude={"heatmap"}), model_name(model))
     return PredictResponse(predictions=predictions,
                            model=ModelRef(name=model_name(model), sha256=model.sha256),
                            time_ms=round((time.perf_counter() - start) * 1000, 3))

@@ -7,7 +7,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 KNOWN_PATHS = {"/predict", "/health", "/ready", "/model", "/metrics", "/docs", "/openapi.json"}
 
@@ -30,6 +30,10 @@ class Metrics:
         self.batch = Histogram("yolocls_batch_size", "Images per model call (micro-batching)",
                                buckets=(1, 2, 4, 8, 16, 32, 64), registry=self.registry)
         self.images = Counter("yolocls_images_total", "Images classified", registry=self.registry)
+        self.captured = Gauge("yolocls_captured_images", "Request images kept by --capture since the start",
+                              registry=self.registry)
+        self.capture_dropped = Gauge("yolocls_capture_dropped_images", "Images --capture would have kept but did "
+                                     "not (its queue full, a write failed)", registry=self.registry)
 
 
 async def send_json(send: Send, status: int, detail: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:

@@ -48,6 +48,15 @@ class ServeSettings(BaseSettings):
     max_inflight_body_bytes: int = Field(default=256 * 1024 * 1024, ge=1, description="Bytes of request bodies "
                                          "held at once, over all requests (503 above): bounds upload memory")
     queue_timeout_s: float = Field(default=2.0, ge=0, description="Longest wait for decode capacity before 503")
+    capture_dir: Path | None = Field(default=None, description="Keep copies of requests answered `unknown` (and "
+                                     "below capture_below, and a capture_sample of the rest) in this folder")
+    capture_unknown: bool = Field(default=True, description="Capture what the model answered `unknown`")
+    capture_below: float | None = Field(default=None, gt=0, le=1, description="Capture answers below this "
+                                        "confidence")
+    capture_sample: float = Field(default=0.0, ge=0, le=1, description="Capture this fraction of other requests")
+    capture_max_files: int = Field(default=10_000, ge=1, description="Most captured images (oldest dropped first)")
+    capture_max_bytes: int = Field(default=1024**3, ge=1, description="Most bytes of captures (oldest dropped "
+                                   "first)")
 
 
     @property

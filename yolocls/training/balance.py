@@ -2,8 +2,9 @@
 
 - `weights`: class-weighted cross-entropy, the weights from the training split's counts with scikit-learn's
   "balanced" rule (n_images / (n_classes * n_class_images)), written to run.json.
-- `sampler`: class-balanced sampling: every training slot of an epoch draws a class uniformly, then an image of
-  it at random (minority images are seen more often, majority ones less; the epoch keeps its length).
+- `sampler`: class-balanced sampling (random over-sampling): an epoch draws as many images of every class as the
+  largest class has, each class's from its own images at random (minority images repeat; every majority image is
+  still seen about once an epoch, so epochs grow to n_classes x the largest count).
 - `auto` (the default): `weights` when the largest class has over 3x the images of the smallest, else `none`.
 
 The choice is made once per run (`resolve_balance`) and read back by the trainer from run.json in whatever
@@ -66,8 +67,8 @@ def describe(record: BalanceRecord) -> str:
 
 
 class BalancedSampling:
-    """A training dataset seen through class-balanced draws: item i is a random image of a class chosen
-    uniformly (Ultralytics' loader still shuffles and batches it; `len` is unchanged)."""
+    """A training dataset seen through class-balanced draws: an epoch holds n_classes x the largest class's count
+    items, item i is a random image of class i mod n_classes (Ultralytics' loader shuffles and batches them)."""
 
     def __init__(self, dataset: Any) -> None:
         self.dataset = dataset
@@ -77,15 +78,15 @@ class BalancedSampling:
         self.classes = sorted(self.by_class)
 
     def __len__(self) -> int:
-        return len(self.dataset)
+        return len(self.classes) * max(len(pool) for pool in self.by_class.values())
 
-    def draw(self) -> int:
+    def draw(self, index: int) -> int:
         """Python's `random`, which Ultralytics seeds in every loader worker (each draws its own sequence)."""
-        pool = self.by_class[random.choice(self.classes)]
+        pool = self.by_class[self.classes[index % len(self.classes)]]
         return pool[random.randrange(len(pool))]
 
     def __getitem__(self, index: int) -> Any:
-        return self.dataset[self.draw()]
+        return self.dataset[self.draw(index)]
 
     def __getattr__(self, name: str) -> Any:  # samples, transforms, ...: the wrapped dataset's
         if name == "dataset":  # not set yet (while unpickling)
