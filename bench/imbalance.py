@@ -1,6 +1,6 @@
 """Imbalanced classes: `--balance weights` and `--balance sampler` against `none`, same data, seed and epochs.
 
-    .venv/bin/python bench/imbalance.py [--epochs 10] [--imgsz 32] [--big 600] [--small 60]
+    .venv/bin/python bench/imbalance.py [--epochs 10] [--imgsz 32] [--big 600] [--small 60] [--aug none]
 
 Fashion-MNIST (Debian `dataset-fashion-mnist`): 3 classes (a seeded choice) with `--small` training images and 7
 with `--big`, 100 validation images per class from the training set, and the official test set (10,000 images)
@@ -48,7 +48,7 @@ def train(data: Path, mode: str, args: argparse.Namespace) -> dict:
     t0 = time.perf_counter()
     subprocess.run([*YOLOCLS, "train", "--data", str(data), "--runs-dir", str(WORK / "runs"), "--name", mode,
                     "--balance", mode, "--epochs", str(args.epochs), "--imgsz", str(args.imgsz), "--batch", "64",
-                    "--device", "cpu", "--no-pretrained", "--aug", "none", "--quiet",
+                    "--device", "cpu", "--no-pretrained", "--aug", args.aug, "--quiet",
                     "--set", "seed=0", "--set", "workers=2"], check=True, cwd=REPO)
     report = json.loads((WORK / "runs" / mode / "report" / "metrics.json").read_text())
     return {"seconds": round(time.perf_counter() - t0, 1), "top1": report["top1"], "macro_f1": report["macro"]["f1"],
@@ -61,6 +61,7 @@ def main() -> int:
     parser.add_argument("--imgsz", type=int, default=32)
     parser.add_argument("--big", type=int, default=600)
     parser.add_argument("--small", type=int, default=60)
+    parser.add_argument("--aug", default="none", help="augmentation set of all three runs")
     args = parser.parse_args()
     require()
     minority = sorted(np.random.default_rng(0).choice(len(CLASSES), 3, replace=False).tolist())

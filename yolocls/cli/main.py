@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from yolocls import __version__
 from yolocls.cli.curve import add_curve
+from yolocls.cli.labels import add_check_labels
 from yolocls.cli.prepare import add_prepare
 from yolocls.cli.serve import add_serving
 from yolocls.cli.studio import add_studio
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_report(sub)
     add_curve(sub)
     add_tune(sub)
+    add_check_labels(sub)
     add_serving(sub)
     add_studio(sub)
     for extra in _EXTRA_COMMANDS:
