@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -468,3 +469,32 @@ def test_a_learning_curve_job_on_a_dataset(studio, ready):
     assert "/" not in curve["folder"] and not any(str(studio.home) in str(v) for v in curve.values())
     plot = studio.api("GET", curve["plot"].removeprefix("/api/v1"))
     assert plot.status_code == 200 and plot.content[:4] == b"\x89PNG"
+
+
+def test_a_deployed_model_captures_what_it_is_unsure_of_when_set_to(studio, ready):
+    run = next(r["run"] for r in studio.api("GET", "/runs").json() if r["status"] == "completed")
+    studio.deploy(run, "watched")
+    assert studio.api("GET", "/models/watched/capture").json()["enabled"] is False
+    assert studio.api("PUT", "/models/nope/capture", json={"enabled": True}).status_code == 404
+    assert studio.api("PUT", "/models/watched/capture", json={"enabled": True, "below": 2}).status_code == 422
+
+    def predict(i: int) -> None:
+        res = studio.api("POST", "/models/watched/predict",
+                         files={"file": (f"../{i}.png", png_bytes(i % 3, i), "image/png")})
+        assert res.status_code == 200, res.text
+
+    predict(0)  # capture off: nothing kept
+    on = studio.api("PUT", "/models/watched/capture", json={"enabled": True, "below": 1.0, "max_files": 2})
+    assert on.status_code == 200 and on.json()["below"] == 1.0
+    for i in range(1, 4):
+        predict(i)
+    listing = studio.wait("/models/watched/captures", lambda c: c["count"] == 2, timeout=30)  # bounded: 2 newest
+    newest = listing["recent"][0]
+    assert newest["reason"] == "below" and newest["model"].startswith("watched:v") and "../" not in newest["name"]
+    image = studio.api("GET", f"/models/watched/captures/{newest['name']}")
+    assert image.status_code == 200 and image.content == png_bytes(3 % 3, 3)
+    assert studio.api("GET", "/models/watched/captures/..%2F..%2Fstudio.db").status_code == 404
+    studio.api("PUT", "/models/watched/capture", json={"enabled": False})
+    predict(4)
+    time.sleep(0.5)
+    assert studio.api("GET", "/models/watched/captures").json()["count"] == 2  # off again: nothing more kept

@@ -191,9 +191,10 @@ async def classify_uploads(state: ServingState, file: list[UploadFile], top_k: i
     predictions = to_predictions(probs, names, model.classes, k, policy)
     for prediction, heatmap in zip(predictions, heatmaps or []):
         prediction.heatmap = heatmap
-    if state.capture is not None:  # a queue hand-off: written by the capture thread, off the request path
+    capture = state.capture  # read once: the studio may swap the store while this request runs
+    if capture is not None:  # a queue hand-off: written by the capture thread, off the request path
         for data, prediction in zip(datas, predictions):
-            state.capture.offer(data, prediction.model_dump(exclude={"heatmap"}), model_name(model))
+            capture.offer(data, prediction.model_dump(exclude={"heatmap"}), model_name(model))
     return PredictResponse(predictions=predictions,
                            model=ModelRef(name=model_name(model), sha256=model.sha256),
                            time_ms=round((time.perf_counter() - start) * 1000, 3))

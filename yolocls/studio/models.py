@@ -74,3 +74,12 @@ class ModelVersionRow(Base):
     classes: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     is_default: Mapped[bool] = mapped_column(default=False)
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ModelCaptureRow(Base):
+    """A model's capture setting (studio.schemas.CaptureConfig), for all its versions."""
+
+    __tablename__ = "model_capture"
+
+    model: Mapped[str] = mapped_column(String(100), primary_key=True)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON)

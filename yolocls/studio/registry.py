@@ -18,11 +18,12 @@ from yolocls.core.fs import file_sha256
 from yolocls.inference.heatmap import heatmaps_at
 from yolocls.inference.onnx_predictor import OnnxPredictor
 from yolocls.serving.engine import Metrics, ServeSettings, ServingState, start_state, stop_state
+from yolocls.studio.captures import Captures
 from yolocls.studio.db import Database
 from yolocls.studio.job_events import aware
 from yolocls.studio.jobmodel import ExportResult
 from yolocls.studio.models import ModelVersionRow
-from yolocls.studio.schemas import ModelOut, ModelVersionOut
+from yolocls.studio.schemas import CaptureConfig, ModelOut, ModelVersionOut
 
 
 class ModelNotFound(YoloclsError):
@@ -37,8 +38,9 @@ def version_out(row: ModelVersionRow) -> ModelVersionOut:
 
 
 class Registry:
-    def __init__(self, db: Database, models_dir: Path) -> None:
+    def __init__(self, db: Database, models_dir: Path, captures_dir: Path | None = None) -> None:
         self.db, self.models_dir = db, models_dir
+        self.captures = Captures(db, captures_dir or models_dir.parent / "captures")
         self.loaded: dict[int, ServingState] = {}
         self._lock = asyncio.Lock()  # loading a version
         self._register_lock = threading.Lock()  # registering one (in the scheduler's thread)
@@ -85,6 +87,10 @@ class Registry:
             raise ModelNotFound(f"{what} not found; see GET /api/v1/models")
         return row
 
+    def list_versions(self, model: str) -> None:
+        """Nothing, for a model with versions; 404 otherwise."""
+        self._row(model, None)
+
     def set_default(self, model: str, version: int) -> ModelOut:
         self._row(model, version)
         with self.db.session() as s:
@@ -102,8 +108,21 @@ class Registry:
                 predictor = await asyncio.to_thread(OnnxPredictor, Path(row.path))
                 predictor.name = f"{row.model}:v{row.version}"
                 await start_state(state, predictor)
+                config = await asyncio.to_thread(self.captures.config, row.model)
+                await asyncio.to_thread(self.captures.apply, state, row.model, config)
                 self.loaded[row.id] = state
             return self.loaded[row.id]
+
+    async def set_capture(self, model: str, config: CaptureConfig) -> None:
+        """Save a model's capture setting and apply it to its loaded versions (in place: no request dropped)."""
+        await asyncio.to_thread(self._row, model, None)  # 404 for an unknown model
+        await asyncio.to_thread(self.captures.save, model, config)
+        async with self._lock:
+            with self.db.session() as s:
+                ids = set(s.scalars(select(ModelVersionRow.id).where(ModelVersionRow.model == model)))
+            for row_id, state in self.loaded.items():
+                if row_id in ids:
+                    await asyncio.to_thread(self.captures.apply, state, model, config)
 
     async def close(self) -> None:
         for state in self.loaded.values():

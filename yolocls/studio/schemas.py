@@ -162,3 +162,31 @@ class PredictionRow(BaseModel):
     true: str
     predicted: str
     confidence: float
+
+
+class CaptureConfig(BaseModel):
+    """What a deployed model keeps of the requests it answers (all its versions), in the studio's captures/ folder."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = False
+    unknown: bool = Field(default=True, description="Keep requests answered `unknown`")
+    below: float | None = Field(default=None, gt=0, le=1, description="Keep answers below this confidence")
+    sample: float = Field(default=0.0, ge=0, le=1, description="Keep this fraction of all other requests")
+    max_files: int = Field(default=10_000, ge=1, le=10_000_000)
+    max_bytes: int = Field(default=1024**3, ge=1, le=1024**4)
+
+
+class CapturedOut(BaseModel):
+    name: str = Field(description="GET /models/{model}/captures/{name} for the image")
+    reason: str = Field(description="unknown | below | sample")
+    model: str = Field(description="The model version that answered")
+    prediction: dict[str, Any]
+    time: float
+
+
+class CapturesOut(BaseModel):
+    config: CaptureConfig
+    count: int
+    bytes: int
+    recent: list[CapturedOut] = Field(description="Newest first")

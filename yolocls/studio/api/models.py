@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, File, HTTPException, Query, Request, UploadFile
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from yolocls.inference.schemas import PredictResponse
 from yolocls.serving.engine import ABSTAIN_HELP, classify_uploads
-from yolocls.studio.schemas import ModelOut
+from yolocls.studio.schemas import CaptureConfig, CapturesOut, ModelOut
 from yolocls.studio.service import studio_of
 
 router = APIRouter(prefix="/models", tags=["models"])
@@ -43,3 +44,32 @@ def set_default(request: Request, model: str, body: DefaultVersion | None = None
     if chosen is None:
         raise HTTPException(status_code=422, detail="version: required (body {\"version\": N} or ?version=N)")
     return studio_of(request).registry.set_default(model, chosen)
+
+
+@router.get("/{model}/capture", response_model=CaptureConfig, summary="The model's capture setting")
+def get_capture(request: Request, model: str) -> CaptureConfig:
+    registry = studio_of(request).registry
+    registry.list_versions(model)  # 404 for an unknown model
+    return registry.captures.config(model)
+
+
+@router.put("/{model}/capture", response_model=CaptureConfig,
+            summary="Keep copies of the requests this model answers `unknown`, below a confidence, or a sample")
+async def put_capture(request: Request, model: str, config: CaptureConfig) -> CaptureConfig:
+    await studio_of(request).registry.set_capture(model, config)
+    return config
+
+
+@router.get("/{model}/captures", response_model=CapturesOut, summary="What the model captured, newest first")
+def list_captures(request: Request, model: str, limit: int = Query(default=100, ge=1, le=1000)) -> CapturesOut:
+    registry = studio_of(request).registry
+    registry.list_versions(model)
+    return registry.captures.listing(model, limit)
+
+
+@router.get("/{model}/captures/{name}", response_class=FileResponse, summary="One captured image")
+def captured_image(request: Request, model: str, name: str) -> FileResponse:
+    path = studio_of(request).registry.captures.image(model, name)
+    if path is None:
+        raise HTTPException(status_code=404, detail=f"no captured image '{name}' of model '{model}'")
+    return FileResponse(path)
