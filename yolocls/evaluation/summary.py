@@ -55,6 +55,9 @@ class RunSummary(BaseModel):
     split: str | None = None
     top1: float | None = None
     macro_f1: float | None = None
+    min_recall: float | None = Field(default=None, description="The lowest per-class recall of the report (what "
+                                     "class balancing is for)")
+    balance: str | None = Field(default=None, description="How class imbalance was handled (--balance)")
     started: datetime | None = None
 
 
@@ -84,7 +87,9 @@ def summarize(run_dir: Path) -> RunSummary | None:
         best_epoch=record.best_epoch if record else None,
         val_top1=record.best_metric.get("top1") if record else None,
         split=report.split if report else None, top1=report.top1 if report else None,
-        macro_f1=report.macro.get("f1") if report else None, started=record.started if record else None)
+        macro_f1=report.macro.get("f1") if report else None, started=record.started if record else None,
+        min_recall=min((c.recall for c in report.per_class.values()), default=None) if report else None,
+        balance=record.balance.mode if record and record.balance else None)
 
 
 def leaderboard(runs_dir: Path, warn: Callable[[str], None] | None = None) -> list[RunSummary]:

@@ -4,7 +4,8 @@
   const { h, api, pct, status } = Studio;
   const $ = (x) => document.getElementById(x);
   const COLUMNS = [["run", "Run"], ["status", "Status"], ["dataset", "Dataset"], ["preset", "Preset"], ["epochs", "Epochs"],
-    ["val_top1", "Val top-1"], ["top1", "Test top-1"], ["macro_f1", "Macro F1"], ["started", "Started"]];
+    ["val_top1", "Val top-1"], ["top1", "Test top-1"], ["macro_f1", "Macro F1"], ["min_recall", "Worst class recall"],
+    ["balance", "Balance"], ["started", "Started"]];
   let rows = [];
   let sort = { key: "started", dir: -1 };
   const selected = new Set();
@@ -13,7 +14,7 @@
     const v = r[key];
     if (key === "run") return h("a", { href: `/runs/${encodeURIComponent(v)}` }, v);
     if (key === "status") return status(v);
-    if (["val_top1", "top1", "macro_f1"].includes(key)) return pct(v);
+    if (["val_top1", "top1", "macro_f1", "min_recall"].includes(key)) return pct(v);
     if (key === "started") return v ? new Date(v).toLocaleString() : "–";
     if (key === "dataset") return v ? v.split("/").pop() : "–";
     return v === null || v === undefined ? "–" : v;
@@ -40,7 +41,7 @@
     const head = document.querySelector("#runs thead");
     head.textContent = "";
     head.append(h("tr", {}, h("th", {}, h("span", { class: "visually-hidden" }, "Compare")), COLUMNS.map(([k, label]) =>
-      h("th", { "aria-sort": sort.key === k ? (sort.dir > 0 ? "ascending" : "descending") : "none", class: ["val_top1", "top1", "macro_f1"].includes(k) ? "num" : "" },
+      h("th", { "aria-sort": sort.key === k ? (sort.dir > 0 ? "ascending" : "descending") : "none", class: ["val_top1", "top1", "macro_f1", "min_recall"].includes(k) ? "num" : "" },
         h("button", { type: "button", class: "sort", onclick: () => { sort = { key: k, dir: sort.key === k ? -sort.dir : (k === "run" ? 1 : -1) }; render(); } },
           label, sort.key === k ? (sort.dir > 0 ? " ▲" : " ▼") : "")))));
     const body = document.querySelector("#runs tbody");
@@ -49,7 +50,7 @@
     for (const r of sorted) {
       body.append(h("tr", {}, h("td", {}, h("input", { type: "checkbox", "aria-label": `compare ${r.run}`, checked: selected.has(r.run),
         onchange: (e) => { if (e.target.checked) selected.add(r.run); else selected.delete(r.run); $("compare").disabled = selected.size < 2; } })),
-        COLUMNS.map(([k]) => h("td", { class: ["val_top1", "top1", "macro_f1"].includes(k) ? "num" : "" }, cell(r, k)))));
+        COLUMNS.map(([k]) => h("td", { class: ["val_top1", "top1", "macro_f1", "min_recall"].includes(k) ? "num" : "" }, cell(r, k)))));
     }
   }
 
