@@ -498,3 +498,19 @@ def test_a_deployed_model_captures_what_it_is_unsure_of_when_set_to(studio, read
     predict(4)
     time.sleep(0.5)
     assert studio.api("GET", "/models/watched/captures").json()["count"] == 2  # off again: nothing more kept
+
+
+def test_a_sweep_job_leaves_its_trials_on_the_leaderboard(studio, ready):
+    assert studio.api("POST", f"/datasets/{ready}/sweep", json={"space": "../../etc/space.yaml"}).status_code == 422
+    empty = studio.api("POST", f"/datasets/{ready}/sweep", json={"space": {}})
+    assert empty.status_code == 422 and "the search space is empty" in empty.json()["detail"]
+    res = studio.api("POST", f"/datasets/{ready}/sweep",
+                     json={"trials": 2, "epochs": 2, "imgsz": 32, "batch": 8,
+                           "space": {"lr0": {"loguniform": [0.001, 0.01]}}, "set": {"warmup_epochs": 0, "workers": 0}})
+    assert res.status_code == 202 and res.json()["kind"] == "sweep", res.text
+    done = studio.wait(f"/jobs/{res.json()['id']}", lambda j: j["status"] not in ("queued", "running"), timeout=600)
+    assert done["status"] == "completed", (done, studio.api("GET", f"/jobs/{done['id']}/log").text[-2000:])
+    summary = done["params"]["sweep"]
+    assert summary["trials"] == 2 and 0.001 <= summary["best"]["config"]["lr0"] <= 0.01
+    runs = {r["run"] for r in studio.api("GET", "/runs").json()}
+    assert summary["best"]["run"] in runs

@@ -14,7 +14,7 @@ import yaml
 
 from tests.helpers import make_learnable_dataset
 from yolocls.core.errors import ConfigError
-from yolocls.training.sweep import load_space, trial_options
+from yolocls.training.space import load_space, trial_options
 
 
 def test_named_spaces_and_files_load(tmp_path):

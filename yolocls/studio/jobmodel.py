@@ -107,7 +107,19 @@ class CurveResult(BaseModel):
         return cls(ok=False, error=error)
 
 
-JobResult = PrepareResult | TrainResult | ExportResult | CurveResult
+class SweepResult(BaseModel):
+    ok: bool
+    folder: str | None = Field(default=None, description="The sweep's folder under runs/")
+    best: dict[str, Any] | None = Field(default=None, description="The best trial: run, val_top1, config")
+    trials: int = 0
+    error: str | None = None
+
+    @classmethod
+    def crashed(cls, error: str) -> SweepResult:
+        return cls(ok=False, error=error)
+
+
+JobResult = PrepareResult | TrainResult | ExportResult | CurveResult | SweepResult
 
 
 class JobKind(_Text):
@@ -115,6 +127,7 @@ class JobKind(_Text):
     TRAIN = "train"
     DEPLOY = "deploy"
     CURVE = "learning-curve"
+    SWEEP = "sweep"
 
 
 @dataclass(frozen=True)
@@ -122,7 +135,7 @@ class WorkSpec:
     """A kind of background work: the `studio.worker` function that does it and what it returns."""
 
     worker: str
-    result: type[PrepareResult] | type[TrainResult] | type[ExportResult] | type[CurveResult]
+    result: type[PrepareResult] | type[TrainResult] | type[ExportResult] | type[CurveResult] | type[SweepResult]
     gpu: bool = False  # asks the cluster for a GPU when it has some
 
 
@@ -131,8 +144,9 @@ KINDS: dict[JobKind, WorkSpec] = {
     JobKind.TRAIN: WorkSpec("run_train", TrainResult, gpu=True),
     JobKind.DEPLOY: WorkSpec("run_export", ExportResult),  # then registered by the scheduler as a model version
     JobKind.CURVE: WorkSpec("run_curve", CurveResult, gpu=True),  # trains: holds a training slot
+    JobKind.SWEEP: WorkSpec("run_sweep", SweepResult),  # its trials are Ray Tune's, each with its own CPUs
 }
-TRAINS = (JobKind.TRAIN, JobKind.CURVE)  # kinds that train, and so share the training slots
+TRAINS = (JobKind.TRAIN, JobKind.CURVE, JobKind.SWEEP)  # kinds that train, and so share the training slots
 ALL_WORK = tuple(KINDS.values())
 STAGES = {JobKind.DEPLOY: ("export", "parity check", "registration")}  # the `progress` events' stages, in order
 

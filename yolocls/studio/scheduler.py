@@ -29,6 +29,7 @@ from yolocls.studio.jobmodel import (
     JobResult,
     JobStatus,
     PrepareResult,
+    SweepResult,
     TrainResult,
     gpus_wanted,
 )
@@ -102,7 +103,7 @@ class Scheduler(Recovery):
                    if j.status == JobStatus.RUNNING or j.id in self.handles]
         slots = {JobKind.PREPARE: self.settings.prepare_slots, JobKind.DEPLOY: self.settings.deploy_slots,
                  JobKind.TRAIN: self.engine.training_slots(self.settings.cpu_training_slots)}
-        group = {**{k: k for k in slots}, JobKind.CURVE: JobKind.TRAIN}  # a learning curve trains
+        group = {**{k: k for k in slots}, JobKind.CURVE: JobKind.TRAIN, JobKind.SWEEP: JobKind.TRAIN}  # they train
         free = {kind: n - sum(group[JobKind(j.kind)] == kind for j in running) for kind, n in slots.items()}
         for job in s.scalars(select(JobRow).where(JobRow.status == JobStatus.QUEUED).order_by(JobRow.created)):
             slot = group[JobKind(job.kind)]
@@ -124,7 +125,7 @@ class Scheduler(Recovery):
         options = {**worker_options(job, self.settings.home, self.runs_dir, self.progress_path(job.id)),
                    "started_file": str(self.started_path(job.id)), "studio_version": __version__}
         gpus, cpus = 0, 1
-        if job.kind in TRAINS:
+        if job.kind in TRAINS and job.kind != JobKind.SWEEP:  # a sweep's trials reserve their own
             gpus = gpus_wanted(device_of(job)) if self.engine.resources.gpus >= 1 else 0
             cpus = training_cpus(self.engine.resources, self.settings.train_cpus, self.settings.cpu_training_slots,
                                  gpus, spare=self.engine.extra_cpus)
@@ -175,9 +176,11 @@ class Scheduler(Recovery):
         if isinstance(result, ExportResult):
             self._finish_deploy(s, job, result)
             return
-        if isinstance(result, CurveResult):
+        if isinstance(result, (CurveResult, SweepResult)):
             self._prepare_progress(s, job)
-            job.params = {**job.params, "curve": result.folder}
+            summary = {"curve": result.folder} if isinstance(result, CurveResult) else \
+                {"sweep": {"folder": result.folder, "best": result.best, "trials": result.trials}}
+            job.params = {**job.params, **summary}
             status = JobStatus.CANCELLED if job.cancel_requested is not None and not result.ok else \
                 JobStatus.COMPLETED if result.ok else JobStatus.FAILED
             self.set_status(s, job, status, "cancelled" if status == JobStatus.CANCELLED else result.error)

@@ -148,6 +148,8 @@ class PresetOut(BaseModel):
 class PresetsOut(BaseModel):
     presets: list[PresetOut]
     augmentations: dict[str, dict[str, Any]] = Field(description="Augmentation set -> the arguments it sets")
+    search_spaces: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Sweep search spaces: name "
+                                                     "-> parameter -> distribution (POST /datasets/{id}/sweep)")
 
 
 class ConfusionOut(BaseModel):

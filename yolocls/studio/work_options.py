@@ -25,6 +25,8 @@ def worker_options(job: JobRow, home: Path, runs_dir: Path, progress_file: Path)
     if job.kind == JobKind.DEPLOY:
         return {"run_dir": str(runs_dir / str(job.run_name)), "copy_to": home_path(home, options["incoming"]),
                 "progress_file": str(progress_file)}
+    if job.kind == JobKind.SWEEP:
+        return {**options, "data": home_path(home, options["data"]), "runs_dir": str(runs_dir)}
     if job.kind == JobKind.CURVE:
         return {**options, "data": home_path(home, options["data"]), "runs_dir": str(runs_dir),
                 "progress_file": str(progress_file)}
@@ -36,4 +38,6 @@ def worker_options(job: JobRow, home: Path, runs_dir: Path, progress_file: Path)
 def device_of(job: JobRow) -> str | None:
     """The device a job that trains asked for."""
     options = job.params["options"]
+    if job.kind == JobKind.SWEEP:
+        return "cpu"  # the sweep's own task trains nothing: its trials reserve their CPUs/GPUs
     return options["train"].get("device") if job.kind == JobKind.CURVE else options.get("device")

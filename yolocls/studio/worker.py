@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from yolocls.core.limits import CPU_THREADS_ENV, set_opencv_pixel_cap
-from yolocls.studio.jobmodel import CurveResult, ExportResult, PrepareResult, TrainResult, device_in_worker
+from yolocls.studio.jobmodel import (
+    CurveResult,
+    ExportResult,
+    PrepareResult,
+    SweepResult,
+    TrainResult,
+    device_in_worker,
+)
 
 
 @contextlib.contextmanager
@@ -147,3 +154,21 @@ def run_curve(options: dict[str, Any], log: str) -> CurveResult:
         except BaseException as exc:
             print(f"learning curve failed: {_error(exc)}", flush=True)
             return CurveResult(ok=False, error=_error(exc))
+
+
+def run_sweep(options: dict[str, Any], log: str) -> SweepResult:
+    """SweepOptions as a dict -> a Ray Tune sweep on the studio's own Ray (trials placed on its free CPUs): the
+    sweep's folder under runs/ and its best trial, or the error."""
+    with _log_to(Path(log)):
+        try:
+            options = _started(options)
+            from yolocls.training.sweep import SweepOptions, sweep
+
+            result = sweep(SweepOptions.model_validate(options))
+            best = result.best.model_dump() if result.best else None
+            print(f"best: {best}", flush=True)
+            return SweepResult(ok=best is not None, folder=result.folder.name, best=best, trials=len(result.trials),
+                               error=None if best else "no trial finished an epoch; see the job's log")
+        except BaseException as exc:
+            print(f"sweep failed: {_error(exc)}", flush=True)
+            return SweepResult(ok=False, error=_error(exc))

@@ -14,24 +14,23 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, Field
 
-from yolocls.core.errors import ConfigError
 from yolocls.core.fs import atomic_path, atomic_write_text
 from yolocls.core.limits import CPU_THREADS_ENV, available_cpus
 from yolocls.core.rayauth import token_auth_env
 from yolocls.training.callbacks import StopRequested, log
-from yolocls.training.hyperparams import ALLOWED_KEYS, check_hyperparams
-from yolocls.training.presets import SearchSpace, get_preset, load_presets
+from yolocls.training.presets import SearchSpace, get_preset
 from yolocls.training.rundir import unique_run_dir
+from yolocls.training.space import load_space
 from yolocls.training.train_args import parse_set_values
 
-DISTRIBUTIONS = ("loguniform", "uniform", "randint", "choice")
 METRIC = "val_top1"
 
 
 class SweepOptions(BaseModel):
     data: Path
     trials: int = Field(default=8, ge=1, le=1000)
-    space: str = Field(default="default", description="A search space name, or a YAML file holding `params:`")
+    space: str | dict[str, dict[str, list[Any]]] = Field(
+        default="default", description="A search space name, a YAML file holding `params:`, or the params themselves")
     train: dict[str, Any] = Field(default_factory=dict, description="TrainOptions every trial starts from")
     early_stop: bool = Field(default=True, description="ASHA; off: every trial runs all its epochs")
     grace: int = Field(default=1, ge=1, description="Epochs every trial gets before it can be stopped")
@@ -43,46 +42,6 @@ class SweepOptions(BaseModel):
     name: str | None = None
     seed: int = 0
     quiet: bool = False
-
-
-def load_space(space: str) -> SearchSpace:
-    """A named space (presets.yaml or YOLOCLS_PRESETS), or a YAML file; every parameter and distribution checked."""
-    path = Path(space).expanduser()
-    if path.suffix in (".yaml", ".yml") or path.is_file():
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"--space {space}: cannot read it ({exc})") from None
-        chosen = SearchSpace.model_validate(data if "params" in data else {"params": data})
-    else:
-        spaces = load_presets().search_spaces
-        if space not in spaces:
-            raise ConfigError(f"--space: unknown '{space}'; valid: {', '.join(spaces)} (or a .yaml file)")
-        chosen = spaces[space]
-    check_space(chosen, f"--space {space}")
-    return chosen
-
-
-def check_space(space: SearchSpace, origin: str) -> None:
-    if not space.params:
-        raise ConfigError(f"{origin}: the search space is empty; give at least one parameter (e.g. lr0)")
-    for name, dim in space.params.items():
-        if name != "aug" and name not in ALLOWED_KEYS:
-            raise ConfigError(f"{origin}: '{name}' is not a training argument (see `yolocls presets`) or `aug`")
-        if len(dim) != 1 or next(iter(dim)) not in DISTRIBUTIONS:
-            raise ConfigError(f"{origin}: {name}: give one of {', '.join(DISTRIBUTIONS)}, e.g. "
-                              f"{{loguniform: [0.0001, 0.01]}}")
-        kind, values = next(iter(dim.items()))
-        if kind != "choice" and (len(values) != 2 or not values[0] < values[1]):
-            raise ConfigError(f"{origin}: {name}: {kind} needs [low, high] with low < high")
-        if kind == "choice" and not values:
-            raise ConfigError(f"{origin}: {name}: choice needs at least one value")
-        for value in values:
-            if name == "aug":
-                if value not in load_presets().augmentations:
-                    raise ConfigError(f"{origin}: aug: unknown augmentation set '{value}'")
-            else:
-                check_hyperparams({name: value}, f"{origin}:")
 
 
 def tune_space(space: SearchSpace) -> dict[str, Any]:
@@ -196,6 +155,7 @@ def sweep(opts: SweepOptions) -> SweepResult:
     runs_dir = opts.runs_dir.expanduser().resolve()
     folder = unique_run_dir(runs_dir, opts.name or f"{opts.data.name}-sweep")
     log(f"sweep folder: {folder}; {opts.trials} trials over {', '.join(space.params)}", opts.quiet)
+    atomic_write_text(folder / "space.yaml", yaml.safe_dump({"params": space.params}, sort_keys=False))
     if opts.ray_address:
         os.environ.update(token_auth_env(dict(os.environ), Path.home()))
     import ray

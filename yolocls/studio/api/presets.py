@@ -17,4 +17,5 @@ async def list_presets() -> PresetsOut:
         presets=[PresetOut(name=name, description=p.description, model=p.model, aug=p.aug, balance=p.balance,
                            args=p.args)
                  for name, p in book.presets.items()],
-        augmentations={name: a.args for name, a in book.augmentations.items()})
+        augmentations={name: a.args for name, a in book.augmentations.items()},
+        search_spaces={name: s.params for name, s in book.search_spaces.items()})
