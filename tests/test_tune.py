@@ -14,7 +14,8 @@ import yaml
 
 from tests.helpers import make_learnable_dataset
 from yolocls.core.errors import ConfigError
-from yolocls.training.space import load_space, trial_options
+from yolocls.training.space import load_space
+from yolocls.training.sweep import trial_options
 
 
 def test_named_spaces_and_files_load(tmp_path):
