@@ -397,60 +397,6 @@ def test_what_the_pages_read_is_in_the_api(studio, ready):
     assert version["imgsz"] == 32 and version["classes"] == sorted(CLASSES) and version["heatmaps"] is False
 
 
-def test_simultaneous_uploads_and_jobs_get_distinct_ids(studio, ready):
-    async def scenario() -> list[httpx.Response]:
-        async with httpx.AsyncClient(timeout=120) as client:
-            uploads = [client.post(f"{studio.url}/api/v1/datasets", data={"name": f"twin{k}"},
-                                   files={"file": ("p.zip", dataset_zip(per_class=8), "application/zip")})
-                       for k in range(2)]
-            jobs = [client.post(f"{studio.url}/api/v1/jobs", json={"dataset": ready, "epochs": 1, "imgsz": 32,
-                                                                    "device": "cpu", "aug": "none"})
-                    for _ in range(3)]
-            return list(await asyncio.gather(*uploads, *jobs))
-
-    responses = asyncio.run(scenario())
-    assert [r.status_code for r in responses] == [202] * 5, [r.text for r in responses]
-    ids = [r.json()["dataset"]["id"] for r in responses[:2]] + [r.json()["id"] for r in responses[2:]]
-    assert len(set(ids)) == 5
-    for r in responses[2:]:
-        assert studio.api("POST", f"/jobs/{r.json()['id']}/cancel").status_code in (200, 409)
-    studio.wait("/jobs", lambda jobs: all(j["status"] not in ("queued", "running") for j in jobs))
-    in_use = studio.api("DELETE", f"/datasets/{ready}")
-    assert in_use.status_code == 204 or in_use.status_code == 409
-
-
-def test_the_web_process_never_loads_torch(studio):
-    maps = Path(f"/proc/{studio.proc.pid}/maps").read_text()  # type: ignore[union-attr]
-    assert "libtorch" not in maps and "torch/lib" not in maps and "ultralytics" not in maps
-
-
-def test_restart_mid_job_loses_nothing_and_the_key_is_enforced(tmp_path):
-    first = Studio(tmp_path / "home").start()
-    try:
-        dataset = first.ready_dataset("colours")
-        job = first.train(dataset, epochs=5)
-        first.wait(f"/jobs/{job['id']}", lambda j: j["epoch"] >= 1)
-    finally:
-        first.stop(signal.SIGTERM)
-    (tmp_path / "home" / ".studio" / "uploads" / ".partial-cut").mkdir()  # what a cut upload leaves
-    second = Studio(tmp_path / "home", env={"YOLOCLS_API_KEY": "k3y"}).start()
-    try:
-        assert second.api("GET", "/jobs").status_code == 401
-        second.headers = {"X-API-Key": "k3y"}
-        restarted = second.api("GET", f"/jobs/{job['id']}").json()
-        assert restarted["status"] == "interrupted" and "resume" in restarted["error"]
-        assert json.loads((tmp_path / "home" / "runs" / job["run"] / "run.json").read_text())["status"] == "interrupted"
-        assert not (tmp_path / "home" / ".studio" / "uploads" / ".partial-cut").exists()
-        assert second.api("GET", f"/datasets/{dataset}").json()["status"] == "ready"
-        refused = second.api("DELETE", f"/datasets/{dataset}")  # the resume needs it
-        assert refused.status_code == 409 and job["id"] in refused.json()["detail"]
-        assert second.api("POST", f"/jobs/{job['id']}/resume").status_code == 202
-        done = second.wait(f"/jobs/{job['id']}", lambda j: j["status"] in ("completed", "failed"))
-        assert done["status"] == "completed" and done["epoch"] == 5
-    finally:
-        second.stop()
-
-
 def test_a_learning_curve_job_on_a_dataset(studio, ready):
     bad = studio.api("POST", f"/datasets/{ready}/learning-curve", json={"fractions": [0.5, 1.5]})
     assert bad.status_code == 422 and "fractions" in bad.text
@@ -514,3 +460,57 @@ def test_a_sweep_job_leaves_its_trials_on_the_leaderboard(studio, ready):
     assert summary["trials"] == 2 and 0.001 <= summary["best"]["config"]["lr0"] <= 0.01
     runs = {r["run"] for r in studio.api("GET", "/runs").json()}
     assert summary["best"]["run"] in runs
+
+
+def test_simultaneous_uploads_and_jobs_get_distinct_ids(studio, ready):
+    async def scenario() -> list[httpx.Response]:
+        async with httpx.AsyncClient(timeout=120) as client:
+            uploads = [client.post(f"{studio.url}/api/v1/datasets", data={"name": f"twin{k}"},
+                                   files={"file": ("p.zip", dataset_zip(per_class=8), "application/zip")})
+                       for k in range(2)]
+            jobs = [client.post(f"{studio.url}/api/v1/jobs", json={"dataset": ready, "epochs": 1, "imgsz": 32,
+                                                                    "device": "cpu", "aug": "none"})
+                    for _ in range(3)]
+            return list(await asyncio.gather(*uploads, *jobs))
+
+    responses = asyncio.run(scenario())
+    assert [r.status_code for r in responses] == [202] * 5, [r.text for r in responses]
+    ids = [r.json()["dataset"]["id"] for r in responses[:2]] + [r.json()["id"] for r in responses[2:]]
+    assert len(set(ids)) == 5
+    for r in responses[2:]:
+        assert studio.api("POST", f"/jobs/{r.json()['id']}/cancel").status_code in (200, 409)
+    studio.wait("/jobs", lambda jobs: all(j["status"] not in ("queued", "running") for j in jobs))
+    in_use = studio.api("DELETE", f"/datasets/{ready}")
+    assert in_use.status_code == 204 or in_use.status_code == 409
+
+
+def test_the_web_process_never_loads_torch(studio):
+    maps = Path(f"/proc/{studio.proc.pid}/maps").read_text()  # type: ignore[union-attr]
+    assert "libtorch" not in maps and "torch/lib" not in maps and "ultralytics" not in maps
+
+
+def test_restart_mid_job_loses_nothing_and_the_key_is_enforced(tmp_path):
+    first = Studio(tmp_path / "home").start()
+    try:
+        dataset = first.ready_dataset("colours")
+        job = first.train(dataset, epochs=5)
+        first.wait(f"/jobs/{job['id']}", lambda j: j["epoch"] >= 1)
+    finally:
+        first.stop(signal.SIGTERM)
+    (tmp_path / "home" / ".studio" / "uploads" / ".partial-cut").mkdir()  # what a cut upload leaves
+    second = Studio(tmp_path / "home", env={"YOLOCLS_API_KEY": "k3y"}).start()
+    try:
+        assert second.api("GET", "/jobs").status_code == 401
+        second.headers = {"X-API-Key": "k3y"}
+        restarted = second.api("GET", f"/jobs/{job['id']}").json()
+        assert restarted["status"] == "interrupted" and "resume" in restarted["error"]
+        assert json.loads((tmp_path / "home" / "runs" / job["run"] / "run.json").read_text())["status"] == "interrupted"
+        assert not (tmp_path / "home" / ".studio" / "uploads" / ".partial-cut").exists()
+        assert second.api("GET", f"/datasets/{dataset}").json()["status"] == "ready"
+        refused = second.api("DELETE", f"/datasets/{dataset}")  # the resume needs it
+        assert refused.status_code == 409 and job["id"] in refused.json()["detail"]
+        assert second.api("POST", f"/jobs/{job['id']}/resume").status_code == 202
+        done = second.wait(f"/jobs/{job['id']}", lambda j: j["status"] in ("completed", "failed"))
+        assert done["status"] == "completed" and done["epoch"] == 5
+    finally:
+        second.stop()
