@@ -430,7 +430,8 @@ def test_a_deployed_model_captures_what_it_is_unsure_of_when_set_to(studio, read
         assert res.status_code == 200, res.text
 
     predict(0)  # capture off: nothing kept
-    on = studio.api("PUT", "/models/watched/capture", json={"enabled": True, "below": 1.0, "max_files": 2})
+    on = studio.api("PUT", "/models/watched/capture",  # every answer is below 1.0: each kept, as "below"
+                    json={"enabled": True, "unknown": False, "below": 1.0, "max_files": 2})
     assert on.status_code == 200 and on.json()["below"] == 1.0
     for i in range(1, 4):
         predict(i)
