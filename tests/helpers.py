@@ -79,22 +79,24 @@ def free_port() -> int:
 
 def start_server(model: Path, *extra: str, env_extra: dict[str, str] | None = None
                   ) -> tuple[subprocess.Popen, str]:
-    port = free_port()
     env = {**os.environ, "YOLOCLS_MAX_BATCH": "8", "YOLOCLS_MAX_WAIT_MS": "5", **(env_extra or {})}
-    proc = subprocess.Popen([sys.executable, "-m", "yolocls", "serve", "--model", str(model), "--port", str(port),
-                             *extra], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    else:
+    for _ in range(3):  # a free port can be taken before the server binds it: then another one
+        port = free_port()
+        proc = subprocess.Popen([sys.executable, "-m", "yolocls", "serve", "--model", str(model), "--port", str(port),
+                                 *extra], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.time() + 60
+        while time.time() < deadline and proc.poll() is None:
+            try:
+                if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
+                    return proc, url
+            except httpx.HTTPError:
+                time.sleep(0.2)
         proc.kill()
-        pytest.fail("server did not become ready: " + proc.stdout.read().decode()[-2000:])
-    return proc, url
+        said = proc.stdout.read().decode()[-2000:]  # type: ignore[union-attr]
+        if "address already in use" not in said:
+            break
+    pytest.fail("server did not become ready: " + said)
 
 
 def hold_idle_connections(url: str, count: int) -> list[socket.socket]:
@@ -146,7 +148,7 @@ class Studio:
         self.proc: subprocess.Popen | None = None
         self.headers: dict[str, str] = {}
 
-    def start(self) -> Studio:
+    def start(self, tries: int = 3) -> Studio:
         self.proc = subprocess.Popen([sys.executable, "-m", "yolocls", "studio", "--home", str(self.home), "--port",
                                       str(self.port)], env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         deadline = time.time() + 120
@@ -159,7 +161,12 @@ class Studio:
             if self.proc.poll() is not None:
                 break
         self.proc.kill()
-        pytest.fail("studio did not start: " + self.proc.stdout.read().decode()[-3000:])  # type: ignore[union-attr]
+        said = self.proc.stdout.read().decode()[-3000:]  # type: ignore[union-attr]
+        if "address already in use" in said and tries > 1:  # the free port was taken meanwhile (Ray's, often)
+            self.port = free_port()
+            self.url = f"http://127.0.0.1:{self.port}"
+            return self.start(tries - 1)
+        pytest.fail("studio did not start: " + said)
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc is not None and self.proc.poll() is None:
