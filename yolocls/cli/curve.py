@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from yolocls.cli.train import add_model_flags, model_flags
+
 
 def add_curve(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("learning-curve", help="will more images help? train on growing fractions of each class",
@@ -15,16 +17,7 @@ def add_curve(sub: argparse._SubParsersAction) -> None:
     p.add_argument("data", type=Path, metavar="DATASET", help="prepared dataset folder (from `yolocls prepare`)")
     p.add_argument("--fractions", default="0.1,0.25,0.5,1", help="fractions of each class's training images "
                    "(default 0.1,0.25,0.5,1)")
-    p.add_argument("--preset", default="small-fast", help="training preset (default small-fast)")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--imgsz", type=int)
-    p.add_argument("--batch", type=int)
-    p.add_argument("--device", default="auto", help="auto (GPU when available) | cpu | 0 | 0,1")
-    p.add_argument("--no-pretrained", action="store_true", help="train from scratch (model YAML)")
-    p.add_argument("--aug", help="augmentation set (default: the preset's)")
-    p.add_argument("--balance", choices=("auto", "none", "weights", "sampler"), help="imbalanced classes (default "
-                   "auto)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a training argument (repeatable)")
+    add_model_flags(p)
     p.add_argument("--seed", type=int, default=0, help="which images each subset keeps (default 0)")
     p.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where the curve folder goes (default runs/)")
     p.add_argument("--name", help="the curve folder's name (default <dataset>-curve; never overwritten)")
@@ -35,9 +28,7 @@ def add_curve(sub: argparse._SubParsersAction) -> None:
 def cmd_curve(args: argparse.Namespace) -> int:
     from yolocls.evaluation.learning_curve import CSV_NAME, PLOT_NAME, CurveOptions, learning_curve, parse_fractions
 
-    train = {"preset": args.preset, "epochs": args.epochs, "imgsz": args.imgsz, "batch": args.batch,
-             "device": args.device, "pretrained": not args.no_pretrained, "aug": args.aug, "balance": args.balance,
-             "set": args.set}
+    train = model_flags(args)
     fractions = parse_fractions(args.fractions)
     result = learning_curve(CurveOptions(data=args.data.expanduser().resolve(), fractions=fractions, train=train,
                                          runs_dir=args.runs_dir, name=args.name, seed=args.seed, quiet=args.quiet))

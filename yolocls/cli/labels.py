@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from yolocls.cli.train import add_model_flags, model_flags
+
 
 def add_check_labels(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("check-labels", help="find labels that are probably wrong (k-fold + cleanlab)",
@@ -14,14 +16,7 @@ def add_check_labels(sub: argparse._SubParsersAction) -> None:
                                    "gallery.html (the suspects with thumbnails).")
     p.add_argument("data", type=Path, metavar="DATASET", help="prepared dataset folder (from `yolocls prepare`)")
     p.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
-    p.add_argument("--preset", default="small-fast", help="training preset of the fold models (default small-fast)")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--imgsz", type=int)
-    p.add_argument("--batch", type=int)
-    p.add_argument("--device", default="auto", help="auto (GPU when available) | cpu | 0")
-    p.add_argument("--no-pretrained", action="store_true", help="train from scratch (model YAML)")
-    p.add_argument("--aug", help="augmentation set (default: the preset's)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a training argument (repeatable)")
+    add_model_flags(p)
     p.add_argument("--seed", type=int, default=0, help="seed of the folds (default 0)")
     p.add_argument("--runs-dir", type=Path, default=Path("runs"))
     p.add_argument("--name", help="the check's folder name (default <dataset>-labels; never overwritten)")
@@ -33,8 +28,7 @@ def add_check_labels(sub: argparse._SubParsersAction) -> None:
 def cmd_check_labels(args: argparse.Namespace) -> int:
     from yolocls.evaluation.label_check import GALLERY, ISSUES_CSV, CheckOptions, check_labels
 
-    train = {"preset": args.preset, "epochs": args.epochs, "imgsz": args.imgsz, "batch": args.batch,
-             "device": args.device, "pretrained": not args.no_pretrained, "aug": args.aug, "set": args.set}
+    train = model_flags(args)
     result = check_labels(CheckOptions(data=args.data.expanduser().resolve(), folds=args.folds, train=train,
                                        runs_dir=args.runs_dir, name=args.name, seed=args.seed, quiet=args.quiet))
     print(f"{result.issues} of {result.images} labels look wrong (cleanlab, {args.folds}-fold out-of-sample "

@@ -40,6 +40,27 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     q.set_defaults(func=cmd_presets)
 
 
+def add_model_flags(p: argparse.ArgumentParser) -> None:
+    """The training flags of commands that train several models the same way (learning-curve, check-labels)."""
+    p.add_argument("--preset", default="small-fast", help="training preset of every model (default small-fast)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--imgsz", type=int)
+    p.add_argument("--batch", type=int)
+    p.add_argument("--device", default="auto", help="auto (GPU when available) | cpu | 0 | 0,1")
+    p.add_argument("--no-pretrained", action="store_true", help="train from scratch (model YAML)")
+    p.add_argument("--aug", help="augmentation set (default: the preset's)")
+    p.add_argument("--balance", choices=("auto", "none", "weights", "sampler"), help="imbalanced classes (default "
+                   "auto)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a training argument (repeatable)")
+
+
+def model_flags(args: argparse.Namespace) -> dict[str, object]:
+    """Those flags as TrainOptions fields."""
+    return {"preset": args.preset, "epochs": args.epochs, "imgsz": args.imgsz, "batch": args.batch,
+            "device": args.device, "pretrained": not args.no_pretrained, "aug": args.aug, "balance": args.balance,
+            "set": args.set}
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from yolocls.training.runner import TrainOptions, train
 

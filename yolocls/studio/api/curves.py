@@ -16,7 +16,7 @@ from yolocls.core.runlayout import CURVE_JSON as JSON_NAME
 from yolocls.core.runlayout import CURVE_PLOT as PLOT_NAME
 from yolocls.data.manifest import load_manifest
 from yolocls.data.subset import DEFAULT_FRACTIONS, subset_counts
-from yolocls.studio.api.jobs import Invalid, validate_job
+from yolocls.studio.api.jobs import Invalid, checked_dataset, train_fields
 from yolocls.studio.job_events import new_id
 from yolocls.studio.jobmodel import JobKind, JobStatus
 from yolocls.studio.models import JobRow
@@ -36,10 +36,7 @@ class CurveCreate(JobCreate):
              summary="Train on growing fractions of each class and say whether more images would help")
 def start_curve(request: Request, dataset_id: str, req: CurveCreate) -> JobOut:
     studio = studio_of(request)
-    studio.check_queue()
-    req = req.model_copy(update={"dataset": dataset_id})
-    validate_job(studio, req)
-    dataset = studio.dataset_row(dataset_id)
+    req, dataset = checked_dataset(studio, dataset_id, req)
     fractions = sorted(set(req.fractions))
     try:
         if len(fractions) < 2 or any(not 0 < f <= 1 for f in fractions):
@@ -50,9 +47,7 @@ def start_curve(request: Request, dataset_id: str, req: CurveCreate) -> JobOut:
     except (ConfigError, DatasetError) as exc:
         raise Invalid(f"fractions: {studio.settings.relative(str(exc))}") from None
     job_id = new_id()
-    train = {"preset": req.preset, "aug": req.aug, "balance": req.balance, "epochs": req.epochs, "imgsz": req.imgsz,
-             "batch": req.batch, "device": req.device, "set": [f"{k}={json.dumps(v)}" for k, v in req.set.items()]}
-    options = {"data": f"datasets/{dataset.name}", "fractions": fractions, "train": train,
+    options = {"data": f"datasets/{dataset.name}", "fractions": fractions, "train": train_fields(req),
                "name": f"{dataset.name}-curve-{job_id}"}
     with studio.db.session() as s:
         studio.scheduler.queue_job(s, JobKind.CURVE, job_id, dataset_id=dataset.id,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import PlainTextResponse
@@ -14,7 +15,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from yolocls.core.errors import ConfigError, YoloclsError
 from yolocls.studio.job_events import new_id
 from yolocls.studio.jobmodel import RESUMABLE, TERMINAL, JobKind
-from yolocls.studio.models import JobRow
+from yolocls.studio.models import DatasetRow, JobRow
 from yolocls.studio.schemas import JobCreate, JobOut
 from yolocls.studio.service import Conflict, Studio, studio_of
 from yolocls.training.hyperparams import check_hyperparams, parse_device
@@ -46,6 +47,23 @@ def validate_job(studio: Studio, req: JobCreate) -> None:
         raise Invalid(str(exc)) from None
 
 
+Req = TypeVar("Req", bound=JobCreate)
+
+
+def train_fields(req: JobCreate) -> dict[str, Any]:
+    """A request's training settings as TrainOptions fields (names, never paths), for every job kind that trains."""
+    return {"preset": req.preset, "aug": req.aug, "balance": req.balance, "epochs": req.epochs, "imgsz": req.imgsz,
+            "batch": req.batch, "device": req.device, "set": [f"{k}={json.dumps(v)}" for k, v in req.set.items()]}
+
+
+def checked_dataset(studio: Studio, dataset_id: str, req: Req) -> tuple[Req, DatasetRow]:
+    """A job request on the dataset of the URL: queue room (429/503), its fields (422), the dataset (404)."""
+    studio.check_queue()
+    req = req.model_copy(update={"dataset": dataset_id})
+    validate_job(studio, req)
+    return req, studio.dataset_row(dataset_id)
+
+
 @router.post("", status_code=202, response_model=JobOut, summary="Queue a training job")
 def create_job(request: Request, req: JobCreate) -> JobOut:
     studio = studio_of(request)
@@ -55,9 +73,7 @@ def create_job(request: Request, req: JobCreate) -> JobOut:
     job_id = new_id()
     run_name = f"{dataset.name}-{req.preset}-{job_id}"
     # Names, not paths: the scheduler turns them into folders of the home when the job starts.
-    options = {"data": f"datasets/{dataset.name}", "preset": req.preset, "aug": req.aug, "balance": req.balance,
-               "epochs": req.epochs, "imgsz": req.imgsz, "batch": req.batch, "device": req.device,
-               "set": [f"{k}={json.dumps(v)}" for k, v in req.set.items()], "name": run_name}
+    options = {"data": f"datasets/{dataset.name}", **train_fields(req), "name": run_name}
     # as `yolocls train` resolves them: preset <- augmentation set <- named fields <- set
     planned = int(resolve_args(load_presets().presets[req.preset], req.aug, {"epochs": req.epochs}, req.set)
                   .get("epochs", 0))

@@ -3,14 +3,13 @@ the leaderboard, and the job's `params.sweep` names the best one."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request
 from pydantic import Field
 
 from yolocls.core.errors import ConfigError
-from yolocls.studio.api.jobs import Invalid, validate_job
+from yolocls.studio.api.jobs import Invalid, checked_dataset, train_fields
 from yolocls.studio.job_events import new_id
 from yolocls.studio.jobmodel import JobKind
 from yolocls.studio.schemas import JobCreate, JobOut
@@ -35,10 +34,7 @@ class SweepCreate(JobCreate):
              summary="Tune hyper-parameters: N trials over a search space, poor ones stopped early")
 def start_sweep(request: Request, dataset_id: str, req: SweepCreate) -> JobOut:
     studio = studio_of(request)
-    studio.check_queue()
-    req = req.model_copy(update={"dataset": dataset_id})
-    validate_job(studio, req)
-    dataset = studio.dataset_row(dataset_id)
+    req, dataset = checked_dataset(studio, dataset_id, req)
     if isinstance(req.space, str) and req.space not in load_presets().search_spaces:  # a name, never a file
         raise Invalid(f"space: unknown '{req.space}'; valid: {', '.join(load_presets().search_spaces)}, or the "
                       "parameters themselves")
@@ -47,10 +43,7 @@ def start_sweep(request: Request, dataset_id: str, req: SweepCreate) -> JobOut:
     except ConfigError as exc:
         raise Invalid(str(exc)) from None
     job_id = new_id()
-    train = {"preset": req.preset, "balance": req.balance, "epochs": req.epochs, "imgsz": req.imgsz,
-             "batch": req.batch, "device": "cpu", "set": [f"{k}={json.dumps(v)}" for k, v in req.set.items()]}
-    if req.aug is not None:
-        train["aug"] = req.aug
+    train = {**train_fields(req), "device": "cpu"}  # the sweep's own task trains nothing: its trials are Ray Tune's
     options = {"data": f"datasets/{dataset.name}", "trials": req.trials, "space": req.space, "train": train,
                "early_stop": req.early_stop, "grace": req.grace, "name": f"{dataset.name}-sweep-{job_id}",
                "quiet": True}
