@@ -36,7 +36,7 @@ def cmd_studio(args: argparse.Namespace) -> int:
              "insecure": True if args.insecure else None}
     values = {**old_env, **{k: v for k, v in flags.items() if v is not None}}
     settings = StudioSettings(**values)  # type: ignore[arg-type]
-    if settings.api_key is None and not is_loopback(settings.host) and not settings.insecure:
+    if not settings.auth_required and not is_loopback(settings.host) and not settings.insecure:
         raise ConfigError(f"--host {settings.host} would expose the studio without YOLOCLS_API_KEY; set a key, or "
                           "pass --insecure to accept that anyone who can reach the port can use it")
     settings.home = settings.home.expanduser().resolve()

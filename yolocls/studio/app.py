@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 
 from yolocls import __version__
 from yolocls.serving.engine import LimitAndMeasure, Metrics, add_error_handlers
-from yolocls.studio.api import curves, datasets, jobs, models, presets, runs, status, sweeps
+from yolocls.studio.api import classes, curves, datasets, jobs, labels, models, presets, runs, status, sweeps, versions
 from yolocls.studio.api.auth import require_key
 from yolocls.studio.db import Database, migrate
 from yolocls.studio.guard import Guard
@@ -54,6 +54,8 @@ def body_limit(settings: StudioSettings, scope: dict) -> int | None:
         return None
     if method == "POST" and path.startswith("/api/v1/models/") and path.endswith("/predict"):
         return settings.max_body_bytes
+    if method == "POST" and path.startswith("/api/v1/datasets/") and path.endswith("/labels/import"):
+        return settings.max_labels_bytes
     return settings.max_json_bytes
 
 
@@ -85,7 +87,7 @@ def create_studio_app(settings: StudioSettings | None = None) -> FastAPI:
     add_error_handlers(app, log, scrub=settings.relative)
 
     api = APIRouter(prefix="/api/v1", dependencies=[Depends(require_key)])
-    for module in (datasets, curves, sweeps, jobs, runs, models, presets, status):
+    for module in (datasets, labels, classes, versions, curves, sweeps, jobs, runs, models, presets, status):
         api.include_router(module.router)
     app.include_router(api)
     add_web(app)  # the browser UI at /, built on the routes above

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ipaddress
 from urllib.parse import urlsplit
 
-from yolocls.serving.engine import ASGIApp, Receive, Scope, Send, key_matches, send_json
+from yolocls.serving.engine import ASGIApp, Receive, Scope, Send, send_json
 from yolocls.studio.settings import StudioSettings
 
 PROTECTED_PREFIXES = ("/api/",)
@@ -66,7 +66,7 @@ class Guard:
             await send_json(send, 400, "path: contains a NUL byte")
             return
         protected = path.startswith(PROTECTED_PREFIXES) or path in PROTECTED_PATHS
-        if protected and not key_matches(self.settings.api_key, headers.get("x-api-key")):
+        if protected and self.settings.author_for(headers.get("x-api-key")) is None:
             await send_json(send, 401, "missing or invalid X-API-Key header")
             return
         await self.app(scope, receive, send)

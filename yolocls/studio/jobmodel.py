@@ -119,7 +119,34 @@ class SweepResult(BaseModel):
         return cls(ok=False, error=error)
 
 
-JobResult = PrepareResult | TrainResult | ExportResult | CurveResult | SweepResult
+class IngestResult(BaseModel):
+    """Images received for labelling: checked and stored in the dataset's pool (its image list beside it)."""
+
+    ok: bool
+    images: int = 0
+    skipped: int = 0
+    error: str | None = None
+
+    @classmethod
+    def crashed(cls, error: str) -> IngestResult:
+        return cls(ok=False, error=error)
+
+
+class VersionResult(BaseModel):
+    """A dataset version built: its folder published with prepare's manifest."""
+
+    ok: bool
+    out: str | None = None
+    error: str | None = None
+
+    @classmethod
+    def crashed(cls, error: str) -> VersionResult:
+        return cls(ok=False, error=error)
+
+
+JobResult = PrepareResult | TrainResult | ExportResult | CurveResult | SweepResult | IngestResult | VersionResult
+ResultType = (type[PrepareResult] | type[TrainResult] | type[ExportResult] | type[CurveResult] | type[SweepResult]
+              | type[IngestResult] | type[VersionResult])
 
 
 class JobKind(_Text):
@@ -128,6 +155,8 @@ class JobKind(_Text):
     DEPLOY = "deploy"
     CURVE = "learning-curve"
     SWEEP = "sweep"
+    INGEST = "ingest"  # images uploaded for labelling
+    VERSION = "version"  # a dataset version cut from the labels
 
 
 @dataclass(frozen=True)
@@ -135,7 +164,7 @@ class WorkSpec:
     """A kind of background work: the `studio.worker` function that does it and what it returns."""
 
     worker: str
-    result: type[PrepareResult] | type[TrainResult] | type[ExportResult] | type[CurveResult] | type[SweepResult]
+    result: ResultType
     gpu: bool = False  # asks the cluster for a GPU when it has some
 
 
@@ -145,7 +174,10 @@ KINDS: dict[JobKind, WorkSpec] = {
     JobKind.DEPLOY: WorkSpec("run_export", ExportResult),  # then registered by the scheduler as a model version
     JobKind.CURVE: WorkSpec("run_curve", CurveResult, gpu=True),  # trains: holds a training slot
     JobKind.SWEEP: WorkSpec("run_sweep", SweepResult),  # its trials are Ray Tune's, each with its own CPUs
+    JobKind.INGEST: WorkSpec("run_ingest", IngestResult),
+    JobKind.VERSION: WorkSpec("run_version", VersionResult),
 }
+PREPARES = (JobKind.PREPARE, JobKind.INGEST, JobKind.VERSION)  # kinds that share the preparation slots
 TRAINS = (JobKind.TRAIN, JobKind.CURVE, JobKind.SWEEP)  # kinds that train, and so share the training slots
 ALL_WORK = tuple(KINDS.values())
 STAGES = {JobKind.DEPLOY: ("export", "parity check", "registration")}  # the `progress` events' stages, in order

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -22,7 +22,7 @@ class DatasetRow(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
-    status: Mapped[str] = mapped_column(String(16))  # preparing | ready | failed
+    status: Mapped[str] = mapped_column(String(16))  # preparing | labelling | ready | failed
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     source: Mapped[str] = mapped_column(Text)  # the upload folder the dataset is prepared from
     options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -83,3 +83,76 @@ class ModelCaptureRow(Base):
 
     model: Mapped[str] = mapped_column(String(100), primary_key=True)
     settings: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+# A label: NULL = not labelled yet, "" = "none of these" (kept out of training; class names are never blank).
+NONE_LABEL = ""
+
+
+class ImageRow(Base):
+    """An image of a dataset's working copy (what labelling edits); its bytes are in the dataset's pool."""
+
+    __tablename__ = "images"
+    __table_args__ = (UniqueConstraint("dataset_id", "name"), Index("ix_images_dataset_label", "dataset_id", "label"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(Text)  # its path in the upload: what label CSVs name
+    file: Mapped[str] = mapped_column(Text)  # its bytes, relative to the studio's home
+    sha256: Mapped[str] = mapped_column(String(64))
+    grp: Mapped[str] = mapped_column(String(64))  # near-duplicate group: one split for all its images
+    width: Mapped[int] = mapped_column(Integer, default=0)
+    height: Mapped[int] = mapped_column(Integer, default=0)
+    label: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    split: Mapped[str | None] = mapped_column(String(8), nullable=True)  # given once, at its first version
+    version_label: Mapped[str | None] = mapped_column(String(100), nullable=True)  # its label in the last version
+    revision: Mapped[int] = mapped_column(Integer, default=0)  # +1 per change: a stale edit is refused
+    author: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    updated: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class LabelChangeRow(Base):
+    """Every label change: who, when, from what to what (append-only)."""
+
+    __tablename__ = "label_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), index=True)
+    old: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    new: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    author: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ClassRow(Base):
+    """A class of a dataset being labelled, with its key in the annotator."""
+
+    __tablename__ = "classes"
+
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    key: Mapped[str] = mapped_column(String(4))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class VersionRow(Base):
+    """A frozen, numbered version of a dataset's labels, built as a YOLO classification dataset folder."""
+
+    __tablename__ = "dataset_versions"
+    __table_args__ = (UniqueConstraint("dataset_id", "number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))  # building | ready | failed
+    folder: Mapped[str] = mapped_column(Text)  # relative to the home
+    sha256: Mapped[str] = mapped_column(String(64))  # of its content: every image's bytes, label and split
+    images: Mapped[int] = mapped_column(Integer, default=0)
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # class -> images
+    snapshot: Mapped[str | None] = mapped_column(Text, nullable=True)  # its image list file, relative to the home
+    job_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    author: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    built: Mapped[bool] = mapped_column(Boolean, default=False)  # True once its folder is published

@@ -25,15 +25,18 @@ from yolocls.studio.jobmodel import (
     TRAINS,
     CurveResult,
     ExportResult,
+    IngestResult,
     JobKind,
     JobResult,
     JobStatus,
     PrepareResult,
     SweepResult,
     TrainResult,
+    VersionResult,
     gpus_wanted,
 )
 from yolocls.studio.jobs import EngineUnavailable, Handle, JobEngine
+from yolocls.studio.label_jobs import LabelJobs
 from yolocls.studio.models import DatasetRow, JobRow
 from yolocls.studio.placement import training_cpus, waiting_reason
 from yolocls.studio.published import mark_ready
@@ -51,7 +54,7 @@ WAITING_AFTER_S = 3.0  # a handed-over job not started after this long says why 
 Register = Callable[[Any, str, str, Path, ExportResult], Any]
 
 
-class Scheduler(Recovery):
+class Scheduler(LabelJobs, Recovery):
     def __init__(self, settings: StudioSettings, db: Database, engine: JobEngine, register: Register) -> None:
         super().__init__(settings)
         self.db, self.engine, self.register = db, engine, register
@@ -103,7 +106,8 @@ class Scheduler(Recovery):
                    if j.status == JobStatus.RUNNING or j.id in self.handles]
         slots = {JobKind.PREPARE: self.settings.prepare_slots, JobKind.DEPLOY: self.settings.deploy_slots,
                  JobKind.TRAIN: self.engine.training_slots(self.settings.cpu_training_slots)}
-        group = {**{k: k for k in slots}, JobKind.CURVE: JobKind.TRAIN, JobKind.SWEEP: JobKind.TRAIN}  # they train
+        group = {**{k: k for k in slots}, JobKind.CURVE: JobKind.TRAIN, JobKind.SWEEP: JobKind.TRAIN,  # they train
+                 JobKind.INGEST: JobKind.PREPARE, JobKind.VERSION: JobKind.PREPARE}
         free = {kind: n - sum(group[JobKind(j.kind)] == kind for j in running) for kind, n in slots.items()}
         for job in s.scalars(select(JobRow).where(JobRow.status == JobStatus.QUEUED).order_by(JobRow.created)):
             slot = group[JobKind(job.kind)]
@@ -175,6 +179,10 @@ class Scheduler(Recovery):
             return
         if isinstance(result, ExportResult):
             self._finish_deploy(s, job, result)
+            return
+        if isinstance(result, (IngestResult, VersionResult)):
+            self._prepare_progress(s, job)
+            self.finish_labelling(s, job, result)
             return
         if isinstance(result, (CurveResult, SweepResult)):
             self._prepare_progress(s, job)

@@ -23,9 +23,12 @@ class DuplicateGroupOut(DuplicateGroup):
 class DatasetOut(BaseModel):
     id: str
     name: str
-    status: Literal["preparing", "ready", "failed"]
+    status: Literal["preparing", "labelling", "ready", "failed"] = Field(description="labelling: images to label, "
+                                                                        "no version cut yet")
     error: str | None = None
     created: datetime
+    version: int | None = Field(default=None, description="The dataset version trained on by default (the latest)")
+    labelled: int | None = Field(default=None, description="Images with a label (a dataset being labelled)")
     classes: list[str] = Field(default_factory=list)
     counts: dict[str, dict[str, int]] = Field(default_factory=dict, description="split -> class -> images")
     images: int = 0
@@ -42,6 +45,8 @@ class JobCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     dataset: str = Field(description="Dataset id")
+    version: int | None = Field(default=None, ge=1, description="The dataset version to train on (default: the "
+                                "latest); the run records it")
     preset: str = "small-fast"
     aug: str | None = None
     balance: Literal["auto", "none", "weights", "sampler"] | None = Field(

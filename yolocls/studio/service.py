@@ -7,15 +7,15 @@ import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import ClassVar, TypeVar
+from typing import TypeVar
 
 from fastapi import Request
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from yolocls.core.errors import YoloclsError
 from yolocls.data.manifest import MANIFEST_NAME, Manifest, SkippedFile, manifest_sha256, manifest_summary
 from yolocls.studio.db import Database
+from yolocls.studio.errors import Conflict, NotFound, QueueFull
 from yolocls.studio.job_events import aware
 from yolocls.studio.jobmodel import ACTIVE, RESUMABLE, JobKind, JobStatus
 from yolocls.studio.jobs import EngineUnavailable, JobEngine
@@ -28,6 +28,7 @@ from yolocls.studio.uploads import Upload
 from yolocls.training.batch_progress import read_progress as read_batch_progress
 from yolocls.training.rundir import checkpoint_exists, read_epochs, weights_path
 
+__all__ = ["Conflict", "NotFound", "QueueFull", "Studio", "studio_of"]
 Row = TypeVar("Row", DatasetRow, JobRow)
 SAMPLES_PER_CLASS = 8
 
@@ -45,19 +46,6 @@ def samples(manifest: Manifest, per_class: int = SAMPLES_PER_CLASS) -> dict[str,
         step = max(1, len(paths) // per_class)
         out[name] = paths[::step][:per_class]
     return out
-
-
-class NotFound(YoloclsError):
-    status_code = 404
-
-
-class Conflict(YoloclsError):
-    status_code = 409
-
-
-class QueueFull(YoloclsError):
-    status_code = 429
-    headers: ClassVar[dict[str, str]] = {"Retry-After": "30"}
 
 
 @dataclass
@@ -126,9 +114,13 @@ class Studio:
                            "out": str((self.datasets_dir / upload.name).relative_to(home)), "split": upload.split,
                            "seed": upload.seed, "keep_conflicts": upload.keep_conflicts}
                 self.replace_failed_dataset(s, upload.name)
+                kind = JobKind.PREPARE
+                if upload.labelling:  # checked into the dataset's pool, for labelling
+                    kind = JobKind.INGEST
+                    options = {**options, "out": None, "pool": f".studio/pool/{dataset_id}", "labelling": True}
                 s.add(DatasetRow(id=dataset_id, name=upload.name, status="preparing",
                                  source=str(upload.folder.relative_to(home)), options=options))
-                job = self.scheduler.queue_job(s, JobKind.PREPARE, dataset_id=dataset_id, params={"options": options})
+                job = self.scheduler.queue_job(s, kind, dataset_id=dataset_id, params={"options": options})
                 return job.id
         except BaseException:
             shutil.rmtree(upload.folder, ignore_errors=True)
@@ -145,7 +137,9 @@ class Studio:
         """Name, status and counts from the summary stored when the dataset became ready: no manifest is read
         (datasets made before summaries were stored get theirs once, here)."""
         out = DatasetOut(id=row.id, name=row.name, status=row.status, error=row.error,  # type: ignore[arg-type]
-                         created=aware(row.created))  # type: ignore[arg-type]
+                         created=aware(row.created), version=(row.options or {}).get("version"))  # type: ignore
+        if row.status == "labelling":
+            return out.model_copy(update=(row.options or {}).get("summary") or {})
         if row.status != "ready":
             return out
         summary = (row.options or {}).get("summary")
@@ -164,9 +158,14 @@ class Studio:
         key = self._manifest_key(row)
         return _parsed_manifest(*key) if key else None
 
+    def dataset_folder(self, row: DatasetRow) -> Path:
+        """The folder of the dataset's current version (its own folder when it was never labelled here)."""
+        folder = (row.options or {}).get("folder")
+        return self.settings.home / folder if folder else self.datasets_dir / row.name
+
     def _manifest_key(self, row: DatasetRow) -> tuple[Path, int, int] | None:
         """The manifest's path and version (mtime, size): what the caches below are keyed by."""
-        path = self.datasets_dir / row.name / MANIFEST_NAME
+        path = self.dataset_folder(row) / MANIFEST_NAME
         try:
             stat = path.stat()
         except OSError:
@@ -211,6 +210,10 @@ class Studio:
         if ours:
             shutil.rmtree(folder, ignore_errors=True)
         shutil.rmtree(self.settings.home / row.source, ignore_errors=True)
+        # what labelling made: the pool of images, the version snapshots, every version's folder
+        for made in (self.settings.home / ".studio/pool" / row.id, self.settings.home / ".studio/versions" / row.id,
+                     *self.datasets_dir.glob(f"{row.name}@v*")):
+            shutil.rmtree(made, ignore_errors=True)
 
     # ---------- jobs ----------
 

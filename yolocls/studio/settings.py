@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from yolocls.serving.engine import ApiKey
@@ -26,12 +27,17 @@ class StudioSettings(BaseSettings):
     ray_address: str | None = Field(default=None, description="Join this Ray cluster (default: RAY_ADDRESS, "
                                     "else a local Ray started by the studio)")
     api_key: ApiKey = Field(default=None, description="When set, every /api route needs X-API-Key")
+    api_keys: SecretStr | None = Field(default=None, description="Named keys, 'name:key,name:key' (one per "
+                                       "person, e.g. each annotator): any of them (or YOLOCLS_API_KEY) opens /api, "
+                                       "and label changes record the key's name as their author")
     insecure: bool = Field(default=False, description="Allow a non-loopback address without an API key")
     max_upload_bytes: int = Field(default=2 * 1024**3, ge=1, description="Largest dataset upload (413 above)")
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1, description="Largest model predict request "
                                 "(413 above; the same setting and default as `yolocls serve`)")
     max_json_bytes: int = Field(default=2 * 1024 * 1024, ge=1, description="Largest body of every other request "
                                 "(413 above)")
+    max_labels_bytes: int = Field(default=64 * 1024 * 1024, ge=1, description="Largest labels CSV import (413 "
+                                  "above)")
     max_inflight_body_bytes: int = Field(default=256 * 1024 * 1024, ge=1, description="Bytes of request bodies "
                                          "held in memory at once, over all requests (503 above)")
     allowed_hosts: str = Field(default="", description="Comma-separated Host names the studio answers to, '*' "
@@ -74,6 +80,36 @@ class StudioSettings(BaseSettings):
     @classmethod
     def _absolute_home(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    @field_validator("api_keys")
+    @classmethod
+    def _named_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        for entry in (value.get_secret_value().split(",") if value else []):
+            name, _, key = entry.strip().partition(":")
+            if not name.strip() or len(key.strip()) < 8 or len(name) > 100:
+                raise ValueError("YOLOCLS_API_KEYS: each entry is 'name:key' (a key of 8 characters or more)")
+        return value
+
+    @property
+    def auth_required(self) -> bool:
+        return self.api_key is not None or self.api_keys is not None
+
+    def author_for(self, given: str | None) -> str | None:
+        """Who a request's X-API-Key belongs to: a named key's name, 'api-key' for YOLOCLS_API_KEY, 'local' when
+        the studio has no keys; None when the key matches none (refused)."""
+        if not self.auth_required:
+            return "local"
+        if not given:
+            return None
+        found = None
+        single = self.api_key.get_secret_value() if self.api_key is not None else None
+        if single and secrets.compare_digest(given.encode(), single.encode()):
+            found = "api-key"
+        for entry in (self.api_keys.get_secret_value().split(",") if self.api_keys else []):
+            name, _, key = entry.strip().partition(":")
+            if secrets.compare_digest(given.encode(), key.strip().encode()):
+                found = name.strip()
+        return found
 
     @property
     def allowed_host_list(self) -> list[str]:

@@ -2,8 +2,8 @@
 
 One multipart request carries either a part `file` (a .zip/.tar/.tar.gz archive) or many parts `files`
 whose filenames are relative paths (a browser folder upload), plus an optional part `labels` (a
-`filename,label` CSV) and the form fields `name`, `split`, `seed`, `keep_conflicts`. The upload is written into a
-`.partial-*` folder renamed into place only once complete, so an interrupted upload leaves nothing.
+`filename,label` CSV) and the form fields `name`, `split`, `seed`, `keep_conflicts`, `labelling`. The upload is
+written into a `.partial-*` folder renamed into place only once complete, so an interrupted upload leaves nothing.
 
 A folder's files are received into one tar archive (`upload.tar`, appended sequentially) rather than one file
 each: receiving is then as fast as the same bytes sent as a zip, and the preparation job extracts both forms
@@ -29,25 +29,19 @@ from starlette.requests import Request
 from yolocls.core.errors import DiskFullError, YoloclsError
 from yolocls.data.archive import ARCHIVE_SUFFIXES, MAX_MEMBERS, safe_member_path
 from yolocls.data.splitting import parse_ratios
+from yolocls.studio.upload_fields import (  # noqa: F401 (UploadTooLarge, UploadConflict: this module's errors)
+    NAME_RE,
+    UploadConflict,
+    UploadError,
+    UploadTooLarge,
+    check_name,
+    flag,
+)
 
-FIELDS = {"name", "split", "seed", "keep_conflicts"}
-TRUE, FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off", ""}
+FIELDS = {"name", "split", "seed", "keep_conflicts", "labelling"}
 MAX_FIELD_BYTES = 4096
 NAME_MAX_BYTES = 255  # the longest file or folder name common filesystems store
 SPOOL_BYTES = 8 * 1024**2  # a folder upload's file is held in memory up to this size, then spooled to disk
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
-
-
-class UploadError(YoloclsError):
-    status_code = 422
-
-
-class UploadTooLarge(YoloclsError):
-    status_code = 413
-
-
-class UploadConflict(YoloclsError):
-    status_code = 409
 
 
 @dataclass
@@ -62,6 +56,7 @@ class Upload:
     csv: Path | None
     keep_conflicts: bool = False
     name_given: bool = True  # False: derived from the archive's or folder's name (the studio may suffix it)
+    labelling: bool = False  # images to label (none, or only some, labelled): stored for the annotator
 
 
 @dataclass
@@ -141,7 +136,7 @@ class _Receiver:
             part.member = self._member_name(filename)
             return tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES, mode="w+b", dir=str(self.folder))
         raise UploadError(f"unexpected part '{part.name}'; send 'file' or 'files' (+ 'labels', 'name', 'split', "
-                          "'seed', 'keep_conflicts')")
+                          "'seed', 'keep_conflicts', 'labelling')")
 
     @property
     def tree_files(self) -> int:
@@ -209,15 +204,6 @@ class _Receiver:
             self.tree.close()
 
 
-def check_name(name: str, name_taken: Callable[[str], bool]) -> str:
-    """A dataset name as given by the client: valid (422) and free (409)."""
-    if not NAME_RE.match(name):
-        raise UploadError(f"name: '{name[:120]}' must be letters, digits, '.', '_' or '-' (at most 100)")
-    if name_taken(name):
-        raise UploadConflict(f"name: a dataset named '{name}' exists; choose another name")
-    return name
-
-
 async def receive_upload(request: Request, uploads_dir: Path, upload_id: str, limit: int,
                          name_taken: Callable[[str], bool] = lambda _n: False) -> Upload:
     """Stream the request body into uploads_dir/<id>/; on any error nothing is left behind. A name given as
@@ -279,9 +265,7 @@ def _finish(receiver: _Receiver, partial: Path, final: Path) -> Upload:
         seed = int(fields.get("seed") or 0)
     except ValueError:
         raise UploadError(f"seed: '{fields.get('seed')}' is not a whole number") from None
-    flag = fields.get("keep_conflicts", "").lower()
-    if flag not in TRUE | FALSE:
-        raise UploadError(f"keep_conflicts: '{flag[:20]}' is not true or false")
+    keep_conflicts, labelling = flag(fields, "keep_conflicts"), flag(fields, "labelling")
     if receiver.archive is not None:
         source = receiver.archive
         default_name = Path(fields.get("_archive_name", "dataset")).name.split(".")[0]
@@ -297,4 +281,5 @@ def _finish(receiver: _Receiver, partial: Path, final: Path) -> Upload:
     source = final / source.relative_to(partial)
     csv = final / "labels.csv" if receiver.labels is not None else None
     return Upload(folder=final, name=name, split=split, seed=seed, source=source, csv=csv,
-                  keep_conflicts=flag in TRUE, name_given=bool(given))
+                  keep_conflicts=keep_conflicts, name_given=bool(given), labelling=labelling)
+

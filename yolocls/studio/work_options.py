@@ -22,6 +22,10 @@ def worker_options(job: JobRow, home: Path, runs_dir: Path, progress_file: Path)
         for key in ("source", "csv", "out"):
             options[key] = home_path(home, options.get(key))
         return {**options, "progress_file": str(progress_file)}
+    if job.kind in (JobKind.INGEST, JobKind.VERSION):
+        paths = ("source", "csv", "pool", "snapshot", "out", "home")
+        return {**{k: home_path(home, v) if k in paths else v for k, v in options.items()},
+                "progress_file": str(progress_file)}
     if job.kind == JobKind.DEPLOY:
         return {"run_dir": str(runs_dir / str(job.run_name)), "copy_to": home_path(home, options["incoming"]),
                 "progress_file": str(progress_file)}

@@ -14,9 +14,11 @@ from yolocls.core.limits import CPU_THREADS_ENV, set_opencv_pixel_cap
 from yolocls.studio.jobmodel import (
     CurveResult,
     ExportResult,
+    IngestResult,
     PrepareResult,
     SweepResult,
     TrainResult,
+    VersionResult,
     device_in_worker,
 )
 
@@ -93,6 +95,51 @@ def run_prepare(options: dict[str, Any], log: str) -> PrepareResult:
         except BaseException as exc:  # everything goes back to the studio as the job's error
             print(f"prepare failed: {_error(exc)}", flush=True)
             return PrepareResult(ok=False, error=_error(exc))
+
+
+def run_ingest(options: dict[str, Any], log: str) -> IngestResult:
+    """An upload for labelling -> its images checked and stored in the dataset's pool (scan.json, images.jsonl)."""
+    with _log_to(Path(log)):
+        try:
+            options = _started(options)
+            import shutil
+
+            from yolocls.core.limits import available_cpus
+            from yolocls.data.archive import extract_archive
+            from yolocls.data.pool import scan_pool, write_pool
+
+            source, pool = Path(options["source"]), Path(options["pool"])
+            extracted = source.parent / "_extracted"
+            shutil.rmtree(extracted, ignore_errors=True)  # a try interrupted by a restart
+            root = extract_archive(source, extracted)
+            csv = Path(options["csv"]).read_bytes() if options.get("csv") else None
+            scan = scan_pool(root, pool, csv, progress_file=Path(options["progress_file"]),
+                             workers=available_cpus())
+            write_pool(scan, pool)
+            print(f"{len(scan.images)} images stored for labelling ({sum(im.label is not None for im in scan.images)}"
+                  f" with a label), {len(scan.skipped)} skipped", flush=True)
+            return IngestResult(ok=True, images=len(scan.images), skipped=len(scan.skipped))
+        except BaseException as exc:
+            print(f"upload for labelling failed: {_error(exc)}", flush=True)
+            return IngestResult(ok=False, error=_error(exc))
+
+
+def run_version(options: dict[str, Any], log: str) -> VersionResult:
+    """A labelling snapshot -> the version's dataset folder (prepare's checks and manifest)."""
+    with _log_to(Path(log)):
+        try:
+            options = _started(options)
+            from yolocls.data.version_build import build_version
+
+            result = build_version(Path(options["snapshot"]), Path(options["home"]), Path(options["out"]),
+                                   progress_file=Path(options["progress_file"]))
+            if result is not None:
+                print(f"version written: {len(result.manifest.classes)} classes, {len(result.manifest.files)} "
+                      f"images, {len(result.manifest.skipped)} skipped", flush=True)
+            return VersionResult(ok=True, out=options["out"])
+        except BaseException as exc:
+            print(f"version failed: {_error(exc)}", flush=True)
+            return VersionResult(ok=False, error=_error(exc))
 
 
 def run_train(options: dict[str, Any], log: str) -> TrainResult:

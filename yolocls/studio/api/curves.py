@@ -16,7 +16,7 @@ from yolocls.core.runlayout import CURVE_JSON as JSON_NAME
 from yolocls.core.runlayout import CURVE_PLOT as PLOT_NAME
 from yolocls.data.manifest import load_manifest
 from yolocls.data.subset import DEFAULT_FRACTIONS, subset_counts
-from yolocls.studio.api.jobs import Invalid, checked_dataset, train_fields
+from yolocls.studio.api.jobs import Invalid, checked_dataset, data_folder, train_fields
 from yolocls.studio.job_events import new_id
 from yolocls.studio.jobmodel import JobKind, JobStatus
 from yolocls.studio.models import JobRow
@@ -47,7 +47,7 @@ def start_curve(request: Request, dataset_id: str, req: CurveCreate) -> JobOut:
     except (ConfigError, DatasetError) as exc:
         raise Invalid(f"fractions: {studio.settings.relative(str(exc))}") from None
     job_id = new_id()
-    options = {"data": f"datasets/{dataset.name}", "fractions": fractions, "train": train_fields(req),
+    options = {"data": data_folder(studio, dataset, req), "fractions": fractions, "train": train_fields(req),
                "name": f"{dataset.name}-curve-{job_id}"}
     with studio.db.session() as s:
         studio.scheduler.queue_job(s, JobKind.CURVE, job_id, dataset_id=dataset.id,

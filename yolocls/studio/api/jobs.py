@@ -18,6 +18,7 @@ from yolocls.studio.jobmodel import RESUMABLE, TERMINAL, JobKind
 from yolocls.studio.models import DatasetRow, JobRow
 from yolocls.studio.schemas import JobCreate, JobOut
 from yolocls.studio.service import Conflict, Studio, studio_of
+from yolocls.studio.versions import train_folder
 from yolocls.training.hyperparams import check_hyperparams, parse_device
 from yolocls.training.presets import load_presets, resolve_args
 from yolocls.training.rundir import checkpoint_exists, weights_path
@@ -33,8 +34,9 @@ class Invalid(YoloclsError):
 def validate_job(studio: Studio, req: JobCreate) -> None:
     row = studio.dataset_row(req.dataset)  # 404 when missing
     if row.status != "ready":
+        hint = "; cut a version of its labels first" if row.status == "labelling" else ""
         raise Invalid(f"dataset: '{row.name}' is {row.status}" + (f" ({row.error})" if row.error else "")
-                      + "; only a ready dataset can be trained on")
+                      + f"; only a ready dataset can be trained on{hint}")
     book = load_presets()
     if req.preset not in book.presets:
         raise Invalid(f"preset: unknown '{req.preset}'; valid presets: {', '.join(book.presets)}")
@@ -56,6 +58,12 @@ def train_fields(req: JobCreate) -> dict[str, Any]:
             "batch": req.batch, "device": req.device, "set": [f"{k}={json.dumps(v)}" for k, v in req.set.items()]}
 
 
+def data_folder(studio: Studio, dataset: DatasetRow, req: JobCreate) -> str:
+    """The dataset folder a job trains on (relative to the home): the version asked for, else the latest."""
+    with studio.db.session() as s:
+        return train_folder(s, dataset, req.version)[0]
+
+
 def checked_dataset(studio: Studio, dataset_id: str, req: Req) -> tuple[Req, DatasetRow]:
     """A job request on the dataset of the URL: queue room (429/503), its fields (422), the dataset (404)."""
     studio.check_queue()
@@ -73,7 +81,7 @@ def create_job(request: Request, req: JobCreate) -> JobOut:
     job_id = new_id()
     run_name = f"{dataset.name}-{req.preset}-{job_id}"
     # Names, not paths: the scheduler turns them into folders of the home when the job starts.
-    options = {"data": f"datasets/{dataset.name}", **train_fields(req), "name": run_name}
+    options = {"data": data_folder(studio, dataset, req), **train_fields(req), "name": run_name}
     # as `yolocls train` resolves them: preset <- augmentation set <- named fields <- set
     planned = int(resolve_args(load_presets().presets[req.preset], req.aug, {"epochs": req.epochs}, req.set)
                   .get("epochs", 0))

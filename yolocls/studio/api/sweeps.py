@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from pydantic import Field
 
 from yolocls.core.errors import ConfigError
-from yolocls.studio.api.jobs import Invalid, checked_dataset, train_fields
+from yolocls.studio.api.jobs import Invalid, checked_dataset, data_folder, train_fields
 from yolocls.studio.job_events import new_id
 from yolocls.studio.jobmodel import JobKind
 from yolocls.studio.schemas import JobCreate, JobOut
@@ -44,7 +44,7 @@ def start_sweep(request: Request, dataset_id: str, req: SweepCreate) -> JobOut:
         raise Invalid(str(exc)) from None
     job_id = new_id()
     train = {**train_fields(req), "device": "cpu"}  # the sweep's own task trains nothing: its trials are Ray Tune's
-    options = {"data": f"datasets/{dataset.name}", "trials": req.trials, "space": req.space, "train": train,
+    options = {"data": data_folder(studio, dataset, req), "trials": req.trials, "space": req.space, "train": train,
                "early_stop": req.early_stop, "grace": req.grace, "name": f"{dataset.name}-sweep-{job_id}",
                "quiet": True}
     with studio.db.session() as s:

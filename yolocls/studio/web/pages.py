@@ -26,7 +26,7 @@ PAGES = {  # path -> (template, title, nav entry)
 
 
 def _page(request: Request, template: str, title: str, nav: str, **context: str) -> HTMLResponse:
-    key_required = request.app.state.studio.settings.api_key is not None  # asked up front, not after a 401
+    key_required = request.app.state.studio.settings.auth_required  # asked up front, not after a 401
     return templates.TemplateResponse(request, template, {
         "title": title, "nav": nav, "version": __version__, "pages": PAGES, "key_required": key_required,
         **context},

@@ -1,0 +1,221 @@
+"""Labelling in the studio for real: a studio process, local Ray, uploads of unlabelled images, labels from two
+named keys, classes, CSV imports, versions built by jobs (SQLite and a real PostgreSQL server)."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Iterator
+
+import pytest
+
+from tests.helpers import CLASSES, Studio, png_bytes
+
+pytestmark = pytest.mark.slow
+ALICE = {"X-API-Key": "alice-key-123"}
+BOB = {"X-API-Key": "bob-key-4567"}
+PER_CLASS = 12
+
+
+def unlabelled_zip(csv_rows: int = 0, extra: dict[str, bytes] | None = None) -> bytes:
+    """PER_CLASS images of each colour in one flat folder (names say nothing), a labels CSV for the first
+    `csv_rows`, an exact copy of one image and a file that is not an image."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        rows = ["filename,label"]
+        for ci, name in enumerate(CLASSES):
+            for k in range(PER_CLASS):
+                n = ci * PER_CLASS + k
+                zf.writestr(f"shots/img_{n:03d}.png", png_bytes(ci, k))
+                if len(rows) <= csv_rows:
+                    rows.append(f"img_{n:03d}.png,{name}")
+        zf.writestr("shots/copy_of_000.png", png_bytes(0, 0))
+        zf.writestr("shots/broken.jpg", b"\xff\xd8\xff\xe0 not really a jpeg")
+        for name, data in (extra or {}).items():
+            zf.writestr(name, data)
+        if csv_rows:
+            zf.writestr("shots/labels.csv", "\n".join(rows) + "\n")
+    return buf.getvalue()
+
+
+def truth(name: str) -> str:
+    n = int(name.rsplit("_", 1)[1].split(".")[0])
+    return CLASSES[n // PER_CLASS]
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def studio(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Studio]:
+    env = {"YOLOCLS_API_KEYS": f"alice:{ALICE['X-API-Key']},bob:{BOB['X-API-Key']}"}
+    if request.param == "postgresql":
+        env["YOLOCLS_DATABASE_URL"] = request.getfixturevalue("postgres").database("labelling")
+    s = Studio(tmp_path_factory.mktemp("labelling") / "home", env=env).start()
+    s.headers = ALICE
+    yield s
+    s.stop()
+
+
+def upload_for_labelling(studio: Studio, name: str, csv_rows: int = 0) -> str:
+    res = studio.upload_zip(unlabelled_zip(csv_rows), name=name, labelling="true")
+    assert res.status_code == 202, res.text
+    assert res.json()["job"]["kind"] == "ingest"
+    ds = studio.wait(f"/datasets/{res.json()['dataset']['id']}", lambda d: d["status"] != "preparing")
+    assert ds["status"] == "labelling", ds
+    return str(ds["id"])
+
+
+@pytest.fixture(scope="module")
+def partial(studio: Studio) -> str:
+    return upload_for_labelling(studio, "partial", csv_rows=PER_CLASS * 2)
+
+
+def all_images(studio: Studio, ds: str, **filters) -> list[dict]:
+    res = studio.api("GET", f"/datasets/{ds}/images", params={"limit": 1000, **filters})
+    assert res.status_code == 200, res.text
+    return list(res.json()["images"])
+
+
+def test_an_upload_for_labelling_checks_every_image_and_keeps_the_partial_labels(studio, partial):
+    ds = studio.api("GET", f"/datasets/{partial}").json()
+    assert ds["images"] == 3 * PER_CLASS and ds["skipped_count"] == 1 and ds["labelled"] == 2 * PER_CLASS
+    progress = studio.api("GET", f"/datasets/{partial}/labelling").json()
+    assert (progress["total"], progress["labelled"], progress["unlabelled"]) == (36, 24, 12)
+    assert [(c["name"], c["key"], c["images"]) for c in progress["classes"]] == [("green", "1", 12), ("red", "2", 12)]
+    labelled = all_images(studio, partial, state="labelled")
+    assert all(im["label"] == truth(im["name"]) for im in labelled)  # the CSV named them by file name only
+    names = [im["name"] for im in all_images(studio, partial)]
+    assert len(names) == 36 and ("copy_of_000.png" in names) != ("img_000.png" in names)  # exact copies: one image
+    thumb = studio.api("GET", f"/datasets/{partial}/images/{labelled[0]['id']}/file", params={"size": 64})
+    assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
+    assert studio.api("GET", f"/datasets/{partial}/images/999999/file").status_code == 404
+    refused = studio.api("POST", "/jobs", json={"dataset": partial, "epochs": 1})
+    assert refused.status_code == 422 and "cut a version" in refused.json()["detail"]
+
+
+def test_a_stale_change_is_refused_with_the_current_label_and_every_change_has_its_author(studio, partial):
+    image = all_images(studio, partial, state="unlabelled")[0]
+    path = f"/datasets/{partial}/images/{image['id']}/label"
+    first = studio.api("PUT", path, json={"label": "red", "revision": image["revision"]}, headers=ALICE)
+    assert first.status_code == 200 and first.json()["author"] == "alice" and first.json()["revision"] == 1
+    stale = studio.api("PUT", path, json={"label": "green", "revision": image["revision"]}, headers=BOB)
+    assert stale.status_code == 409 and stale.json()["current"]["label"] == "red"
+    assert "alice" in stale.json()["detail"]
+    again = studio.api("PUT", path, json={"none": True, "revision": 1}, headers=BOB)
+    assert again.status_code == 200 and again.json()["state"] == "none" and again.json()["author"] == "bob"
+    unknown = studio.api("PUT", path, json={"label": "purple", "revision": 2})
+    assert unknown.status_code == 404 and "create it first" in unknown.json()["detail"]
+    history = studio.api("GET", f"/datasets/{partial}/changes", params={"image": image["id"]}).json()
+    assert [(h["author"], h["old"], h["new"]) for h in history] == [("bob", "red", ""), ("alice", None, "red")]
+    assert studio.api("GET", f"/datasets/{partial}/labelling", headers={"X-API-Key": "wrong-key-000"}
+                      ).status_code == 401
+    # back to unlabelled for the tests below
+    assert studio.api("PUT", path, json={"label": None, "revision": 2}).status_code == 200
+
+
+def test_classes_are_added_renamed_merged_and_deleted_with_their_images(studio, partial):
+    base = f"/datasets/{partial}/classes"
+    assert studio.api("POST", base, json={"name": "blue"}).json() == {"name": "blue", "key": "3", "images": 0}
+    assert studio.api("POST", base, json={"name": "blue"}).status_code == 409
+    assert studio.api("POST", base, json={"name": "a/b"}).status_code == 422
+    assert studio.api("POST", base, json={"name": "x" * 101}).status_code == 422
+    assert studio.api("POST", base, json={"name": "teal", "key": "1"}).status_code == 409  # green's key
+    assert studio.api("POST", base, json={"name": "teal", "key": "t"}).json()["key"] == "t"
+    reds = [im for im in all_images(studio, partial, label="red")][:2]
+    moved = studio.api("POST", f"/datasets/{partial}/labels", json={
+        "images": [{"id": im["id"], "revision": im["revision"]} for im in reds], "label": "teal"})
+    assert len(moved.json()["changed"]) == 2 and moved.json()["conflicts"] == []
+    stale = studio.api("POST", f"/datasets/{partial}/labels", json={
+        "images": [{"id": im["id"], "revision": im["revision"]} for im in reds], "label": "blue"})
+    assert stale.json()["changed"] == [] and {c["label"] for c in stale.json()["conflicts"]} == {"teal"}
+    assert studio.api("DELETE", f"{base}/teal").status_code == 409  # it has images: say what becomes of them
+    renamed = studio.api("PATCH", f"{base}/teal", json={"name": "cyan"})
+    assert renamed.json() == {"name": "cyan", "key": "t", "images": 2}
+    merged = studio.api("PATCH", f"{base}/cyan", json={"merge_into": "red"})
+    assert merged.json()["name"] == "red" and merged.json()["images"] == 12
+    assert studio.api("POST", base, json={"name": "spare"}).status_code == 201
+    assert studio.api("DELETE", f"{base}/spare").status_code == 204
+    names = [c["name"] for c in studio.api("GET", base).json()]
+    assert names == ["green", "red", "blue"]
+
+
+def test_a_bad_labels_csv_is_refused_whole_with_one_line_per_problem(studio, partial):
+    before = studio.api("GET", f"/datasets/{partial}/labelling").json()
+    for body, expected in ((b"filename,label,extra\na.png,red,1\n", "unknown column(s) 'extra'"),
+                           (b"filename,label\nshots/img_030.png,blue\nshots/img_030.png,red\n", "line 3: "),
+                           (b"filename,label\nimg_031.png,bl/ue\nimg_032.png,\n", "line 2: 'img_031.png': class name"),
+                           (b"filename,label\nimg_033.png,b\x01lue\n", "control character"),
+                           (b"\xff\xfe\x00", "not UTF-8")):
+        res = studio.api("POST", f"/datasets/{partial}/labels/import", content=body)
+        assert res.status_code == 422 and expected in res.json()["detail"], (body, res.text)
+    assert studio.api("GET", f"/datasets/{partial}/labelling").json()["labelled"] == before["labelled"]
+
+
+def test_a_partial_csv_import_reports_applied_unchanged_conflicting_and_unknown_rows(studio, partial):
+    rows = ["\ufefffilename,label", "img_000.png,red", "shots/img_001.png,green"]  # BOM; one same, one conflicting
+    rows += [f"img_{n:03d}.png,blue" for n in range(24, 36)] + ["nothere.png,blue"]
+    body = ("\n".join(rows) + "\n").encode()
+    dry = studio.api("POST", f"/datasets/{partial}/labels/import", params={"dry_run": True}, content=body).json()
+    assert dry["dry_run"] and dry["applied"] == 12
+    summary = studio.api("POST", f"/datasets/{partial}/labels/import", content=body).json()
+    assert (summary["applied"], summary["unchanged"], summary["conflict_count"], summary["unknown_count"]) == \
+        (12, 1, 1, 1)
+    assert summary["conflicts"][0] == {"name": "img_001.png", "current": "red", "csv": "green"}
+    assert summary["unknown"][0]["filename"] == "nothere.png"
+    progress = studio.api("GET", f"/datasets/{partial}/labelling").json()
+    assert progress["unlabelled"] == 0
+    exported = studio.api("GET", f"/datasets/{partial}/labels.csv")
+    lines = exported.text.strip().splitlines()
+    assert lines[0] == "filename,label" and len(lines) == 37 and "img_001.png,red" in lines
+    fixed = studio.api("POST", f"/datasets/{partial}/labels/import", params={"overwrite": True},
+                       content=b"filename,label\nshots/img_001.png,red\n").json()
+    assert fixed["unchanged"] == 1
+
+
+def test_versions_keep_their_splits_record_what_changed_and_are_trained_on(studio, partial):
+    first = studio.api("POST", f"/datasets/{partial}/versions")
+    assert first.status_code == 202, first.text
+    assert first.json()["version"]["number"] == 1 and first.json()["job"]["kind"] == "version"
+    job = studio.wait(f"/jobs/{first.json()['job']['id']}", lambda j: j["status"] not in ("queued", "running"))
+    assert job["status"] == "completed", job
+    v1 = studio.api("GET", f"/datasets/{partial}/versions/1").json()
+    assert v1["status"] == "ready" and v1["counts"] == {"blue": 12, "green": 12, "red": 12}
+    assert (studio.home / v1["folder"] / "manifest.json").is_file()
+    ds = studio.api("GET", f"/datasets/{partial}").json()
+    assert ds["status"] == "ready" and ds["version"] == 1 and set(ds["counts"]) == {"train", "val", "test"}
+    again = studio.api("POST", f"/datasets/{partial}/versions")
+    assert again.status_code == 409 and "nothing changed since version 1" in again.json()["detail"]
+    splits = {im["id"]: im["split"] for im in all_images(studio, partial)}
+    assert set(splits.values()) == {"train", "val", "test"}
+    # relabel two images (a mistake found), mark one "none of these", cut version 2
+    a, b, c = all_images(studio, partial, label="blue")[:3]
+    assert studio.api("PUT", f"/datasets/{partial}/images/{a['id']}/label",
+                      json={"label": "green", "revision": a["revision"]}).status_code == 200
+    assert studio.api("PUT", f"/datasets/{partial}/images/{b['id']}/label",
+                      json={"none": True, "revision": b["revision"]}).status_code == 200
+    changed = all_images(studio, partial, changed=True)
+    assert {im["id"] for im in changed} == {a["id"], b["id"]}
+    assert studio.api("GET", f"/datasets/{partial}/labelling").json()["changed"] == 2
+    second = studio.api("POST", f"/datasets/{partial}/versions").json()
+    job = studio.wait(f"/jobs/{second['job']['id']}", lambda j: j["status"] not in ("queued", "running"))
+    assert job["status"] == "completed", job
+    assert {im["id"]: im["split"] for im in all_images(studio, partial)} == splits  # stable
+    assert all_images(studio, partial, changed=True) == []
+    diff = studio.api("GET", f"/datasets/{partial}/versions/2/diff").json()
+    assert (diff["added"], diff["removed"], diff["relabelled"]) == (0, 1, 1)
+    assert diff["counts"]["blue"] == {"base": 12, "target": 10}
+    assert c["id"] in {im["id"] for im in all_images(studio, partial, label="blue")}
+    job = studio.train(partial, epochs=1, version=1)
+    run = job["run"]
+    done = studio.wait(f"/jobs/{job['id']}", lambda j: j["status"] not in ("queued", "running"), timeout=600)
+    assert done["status"] == "completed", done
+    record = studio.api("GET", f"/runs/{run}").json()
+    assert "partial@v1" in str(record)
+
+
+def test_a_dataset_uploaded_labelled_becomes_version_1_of_its_labels(studio):
+    ds = studio.ready_dataset("adopted")
+    progress = studio.api("GET", f"/datasets/{ds}/labelling").json()
+    assert progress["labelled"] == 60 and progress["last_version"] == 1 and progress["changed"] == 0
+    v1 = studio.api("GET", f"/datasets/{ds}/versions").json()
+    assert [v["number"] for v in v1] == [1] and v1[0]["folder"] == "datasets/adopted"
+    assert {im["split"] for im in all_images(studio, ds)} == {"train", "val", "test"}
+    assert studio.api("DELETE", f"/datasets/{ds}").status_code == 204
