@@ -130,6 +130,30 @@ def png_bytes(ci: int, k: int) -> bytes:
     return buf.getvalue()
 
 
+PER_CLASS = 12
+
+
+def unlabelled_zip(csv_rows: int = 0, extra: dict[str, bytes] | None = None) -> bytes:
+    """PER_CLASS images of each colour in one flat folder (names say nothing), a labels CSV for the first
+    `csv_rows`, an exact copy of one image and a file that is not an image."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        rows = ["filename,label"]
+        for ci, name in enumerate(CLASSES):
+            for k in range(PER_CLASS):
+                n = ci * PER_CLASS + k
+                zf.writestr(f"shots/img_{n:03d}.png", png_bytes(ci, k))
+                if len(rows) <= csv_rows:
+                    rows.append(f"img_{n:03d}.png,{name}")
+        zf.writestr("shots/copy_of_000.png", png_bytes(0, 0))
+        zf.writestr("shots/broken.jpg", b"\xff\xd8\xff\xe0 not really a jpeg")
+        for name, data in (extra or {}).items():
+            zf.writestr(name, data)
+        if csv_rows:
+            zf.writestr("shots/labels.csv", "\n".join(rows) + "\n")
+    return buf.getvalue()
+
+
 def dataset_zip(classes: tuple[str, ...] = CLASSES, per_class: int = 20) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:

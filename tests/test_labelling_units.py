@@ -100,3 +100,11 @@ def test_the_pool_checks_every_file_collapses_copies_and_keeps_partial_labels(tm
     assert any("missing.png" in w for w in scan.warnings)
     stored = pool / images["imgs/1.png"].file
     assert stored.read_bytes() == (src / "1.png").read_bytes() and stored.name.startswith(images["imgs/1.png"].sha256)
+
+
+def test_a_class_that_lost_its_only_test_image_gets_one_train_image_moved_there():
+    entries = [Entry(1, "a", "g1", "train"), Entry(2, "a", "g2", "train"), Entry(3, "a", "g3", "val"),
+               Entry(4, "b", "g4", "test")]  # 4 was class a's only test image, relabelled b
+    splits = assign_stable(entries, RATIOS)
+    assert splits[4] == "test" and splits[3] == "val"
+    assert sorted(splits[k] for k in (1, 2)) == ["test", "train"]

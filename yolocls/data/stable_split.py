@@ -61,4 +61,27 @@ def assign_stable(entries: Sequence[Entry[K]], ratios: dict[str, float], seed: i
             for e in new_groups[group]:
                 out[e.key] = split
                 counts[e.label][split] += 1
+    _fill_empty(entries, out, counts, ratios)
     return out
+
+
+def _fill_empty(entries: Sequence[Entry[K]], out: dict[K, str], counts: dict[str, dict[str, int]],
+                ratios: dict[str, float]) -> None:
+    """A class left with no image in a held-out split (its only test image relabelled, say) gets one train
+    group moved there, the last one added: the one exception to "an image keeps its split"."""
+    for label in sorted(counts):
+        for split in (s for s in ratios if s != "train"):
+            if counts[label].get(split, 0) or counts[label].get("train", 0) < 2:
+                continue
+            groups: dict[str, list[Entry[K]]] = defaultdict(list)
+            for e in entries:
+                groups[e.group].append(e)
+            movable = [g for g, members in groups.items() if all(out[m.key] == "train" and m.label == label
+                                                                  for m in members)]
+            if not movable:
+                continue
+            chosen = max(movable, key=lambda g: (any(m.split is None for m in groups[g]), g))
+            for m in groups[chosen]:
+                out[m.key] = split
+                counts[label]["train"] -= 1
+                counts[label][split] += 1

@@ -13,7 +13,20 @@ from fastapi.responses import JSONResponse
 
 from yolocls import __version__
 from yolocls.serving.engine import LimitAndMeasure, Metrics, add_error_handlers
-from yolocls.studio.api import classes, curves, datasets, jobs, labels, models, presets, runs, status, sweeps, versions
+from yolocls.studio.api import (
+    classes,
+    curves,
+    datasets,
+    jobs,
+    labels,
+    models,
+    presets,
+    relabel,
+    runs,
+    status,
+    sweeps,
+    versions,
+)
 from yolocls.studio.api.auth import require_key
 from yolocls.studio.db import Database, migrate
 from yolocls.studio.guard import Guard
@@ -87,7 +100,7 @@ def create_studio_app(settings: StudioSettings | None = None) -> FastAPI:
     add_error_handlers(app, log, scrub=settings.relative)
 
     api = APIRouter(prefix="/api/v1", dependencies=[Depends(require_key)])
-    for module in (datasets, labels, classes, versions, curves, sweeps, jobs, runs, models, presets, status):
+    for module in (datasets, labels, classes, versions, curves, sweeps, jobs, runs, relabel, models, presets, status):
         api.include_router(module.router)
     app.include_router(api)
     add_web(app)  # the browser UI at /, built on the routes above

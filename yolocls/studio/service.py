@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import threading
 from dataclasses import dataclass, field
@@ -176,6 +177,9 @@ class Studio:
         """One dataset in full: its summary, skipped files, duplicate groups and samples (worked out once per
         version of the manifest, in the caller's worker thread: a page reloaded in a loop costs a lookup)."""
         out = self.dataset_summary(row)
+        scan = self.settings.home / str((row.options or {}).get("scan", "-"))
+        if row.status == "labelling" and scan.is_file():  # what the upload for labelling skipped, and why
+            out.skipped = [SkippedFile(**f) for f in json.loads(scan.read_text(encoding="utf-8"))["skipped"]]
         key = self._manifest_key(row) if row.status == "ready" else None
         if key is not None:
             details = _dataset_details(*key)

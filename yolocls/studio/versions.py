@@ -91,8 +91,8 @@ def cut(s: Session, settings: StudioSettings, dataset: DatasetRow, author: str) 
     groups = {i: g for i, g in s.execute(select(ImageRow.id, ImageRow.grp).where(ImageRow.dataset_id == dataset.id))}
     splits = assign_stable([Entry(im.id, str(im.label), groups[im.id], im.split) for im in labelled], ratios,
                            int(options.get("seed") or 0))
-    new = [{"id": im.id, "split": splits[im.id]} for im in labelled if im.split is None]
-    if new:
+    new = [{"id": im.id, "split": splits[im.id]} for im in labelled if im.split != splits[im.id]]
+    if new:  # given their split for good (or, rarely, moved to a split their class had lost: _fill_empty)
         s.execute(update(ImageRow), new)
     images = [SnapshotImage(im.id, im.name, im.file, im.sha256, im.label, splits.get(im.id, im.split))
               for im in images]

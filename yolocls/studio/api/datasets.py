@@ -59,7 +59,7 @@ async def dataset_file(request: Request, dataset_id: str, split: str, label: str
     row = await asyncio.to_thread(studio.dataset_row, dataset_id)
     if row.status != "ready":
         raise Conflict(f"dataset '{row.name}' is {row.status}, not ready")
-    path = inside(studio.datasets_dir / row.name, f"{split}/{label}/{name}")
+    path = inside(studio.dataset_folder(row), f"{split}/{label}/{name}")
     if path is None:
         raise NotFound(f"{split}/{label}/{name}: not an image of this dataset")
     return await asyncio.to_thread(image_response, path, size, studio.settings.folder(".studio/thumbs"))

@@ -48,6 +48,16 @@ async def dataset(request: Request, dataset_id: str) -> HTMLResponse:
     return _page(request, "dataset.html", "Dataset", "datasets", dataset_id=dataset_id)
 
 
+@router.get("/datasets/{dataset_id}/annotate", response_class=HTMLResponse)
+async def annotate(request: Request, dataset_id: str) -> HTMLResponse:
+    return _page(request, "annotate.html", "Label images", "datasets", dataset_id=dataset_id)
+
+
+@router.get("/datasets/{dataset_id}/grid", response_class=HTMLResponse)
+async def grid(request: Request, dataset_id: str) -> HTMLResponse:
+    return _page(request, "grid.html", "Images", "datasets", dataset_id=dataset_id)
+
+
 @router.get("/train", response_class=HTMLResponse)
 async def train(request: Request) -> HTMLResponse:
     return _page(request, "train.html", "New training", "train")

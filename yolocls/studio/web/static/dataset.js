@@ -65,9 +65,12 @@
     document.title = `${ds.name} · yolocls studio`;
     const s = $("summary");
     s.textContent = "";
-    s.append(status(ds.status), ` ${ds.images} images, ${ds.classes.length} classes, ${ds.skipped.length} skipped, ${ds.duplicates.length} duplicate groups.`);
+    s.append(status(ds.status), ds.status === "labelling" ? ` ${ds.images} images to label (${ds.labelled} labelled), ${ds.skipped_count} skipped.`
+      : ` ${ds.images} images, ${ds.classes.length} classes, ${ds.skipped_count} skipped, ${ds.duplicate_groups} duplicate groups` +
+        (ds.version ? ` (version ${ds.version}).` : "."));
     if (ds.error) flash(ds.error);
     if (ds.status === "preparing") { setTimeout(load, 1000); return; }
+    if (ds.status === "labelling") { skipped(ds); return; }
     if (ds.status !== "ready") return;
     $("train-link").hidden = false;
     countsChart(ds);
@@ -80,6 +83,10 @@
     duplicates(ds);
     $("curve-form").hidden = false;
     showCurve();
+    skipped(ds);
+  }
+
+  function skipped(ds) {
     const body = document.querySelector("#skipped tbody");
     body.textContent = "";
     if (!ds.skipped.length) body.append(h("tr", {}, h("td", { colspan: 2, class: "muted" }, "Nothing was skipped.")));

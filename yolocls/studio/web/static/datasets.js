@@ -63,6 +63,7 @@
     if (name) form.append("name", name);
     form.append("split", $("ds-split").value.trim() || "0.8,0.1,0.1");
     form.append("keep_conflicts", $("ds-keep-conflicts").checked ? "true" : "false");
+    form.append("labelling", $("ds-labelling").checked ? "true" : "false");
     if (chosen.archive) form.append("file", chosen.archive, chosen.archive.name);
     for (const f of chosen.files) form.append("files", f.file, f.path);
     if (chosen.csv) form.append("labels", chosen.csv, chosen.csv.name);
@@ -98,6 +99,11 @@
       await refresh();
       const ds = await api(`/datasets/${created.dataset.id}`);
       $("progress-label").textContent = ds.status === "ready" ? `${ds.name} is ready` : `${ds.name}: ${ds.status}`;
+      if (ds.status === "labelling") {
+        $("progress-text").textContent = "";
+        $("progress-text").append(`${ds.images} images to label (${ds.labelled} labelled), ${ds.skipped_count} skipped. `,
+          h("a", { href: `/datasets/${ds.id}/annotate` }, "Start labelling"));
+      }
       if (ds.status === "ready") {
         $("progress-text").textContent = "";
         $("progress-text").append(`Ready: ${ds.images} images, ${ds.classes.length} classes, ${ds.skipped.length} skipped. `,
@@ -118,7 +124,8 @@
         h("td", {}, h("a", { href: `/datasets/${d.id}` }, d.name)), h("td", {}, status(d.status), d.error ? h("div", { class: "error" }, d.error) : null),
         h("td", { class: "num" }, d.images), h("td", { class: "num" }, d.classes.length),
         h("td", {}, new Date(d.created).toLocaleString()),
-        h("td", {}, d.status === "ready" ? h("a", { href: `/train?dataset=${d.id}` }, "Train") : "")));
+        h("td", {}, d.status === "ready" ? h("a", { href: `/train?dataset=${d.id}` }, "Train")
+          : d.status === "labelling" ? h("a", { href: `/datasets/${d.id}/annotate` }, "Label") : "")));
     }
   }
 

@@ -122,8 +122,44 @@
     const box = $("cell");
     box.textContent = "";
     box.append(h("h4", {}, `True ${truth}, predicted ${predicted}: ${rows.length}${rows.length === 48 ? "+" : ""} image${rows.length === 1 ? "" : "s"}`),
-      h("div", { class: "thumbs" }, rows.map((r) => h("figure", { class: `thumb ${truth === predicted ? "right" : "wrong"}` },
+      h("div", { class: "thumbs" }, rows.map((r) => h("figure", { class: `thumb ${truth === predicted ? "right" : "wrong"}`, "data-path": r.path },
         img(runImage(run, r.path, 192), r.path), h("figcaption", {}, `${num(r.confidence, 2)}`)))));
+    relabelIn(box);
+  }
+
+  /** A label picker under each image of `box` whose run trained on a studio dataset: a change goes to the
+      dataset's working copy (refused, with the current label shown, when someone changed it meanwhile). */
+  async function relabelIn(box) {
+    const figures = [...box.querySelectorAll("figure[data-path]")];
+    if (!figures.length) return;
+    const q = figures.map((f) => `paths=${encodeURIComponent(f.dataset.path)}`).join("&");
+    const src = await api(`/runs/${encodeURIComponent(run)}/source?${q}`);
+    if (!src.dataset) return;
+    const note = (changed) => {
+      $("relabel-note").hidden = false;
+      $("relabel-note").textContent = `${changed} label change(s) in dataset since version ${src.last_version}: `;
+      $("relabel-note").append(h("a", { href: `/datasets/${src.dataset}` }, "cut a new version"), " to train on them.");
+    };
+    note(src.changed);
+    for (const f of figures) {
+      const im = src.images[f.dataset.path];
+      if (!im) continue;
+      const current = im.state === "none" ? "\u0000none" : im.label || "";
+      const sel = h("select", { "aria-label": `Label of ${f.dataset.path}`, class: "relabel" },
+        h("option", { value: "" }, "(unlabelled)"), src.classes.map((c) => h("option", { value: c.name }, c.name)),
+        h("option", { value: "\u0000none" }, "none of these"));
+      sel.value = current;
+      sel.addEventListener("change", async () => {
+        const none = sel.value === "\u0000none";
+        try {
+          const res = await api(`/datasets/${src.dataset}/images/${im.id}/label`, { method: "PUT", headers: { "Content-Type": "application/json" },
+            body: JSON.stringify({ label: none || !sel.value ? null : sel.value, none, revision: im.revision }) });
+          im.revision = res.revision;
+          note((await api(`/datasets/${src.dataset}/labelling`)).changed);
+        } catch (e) { flash(e.message); sel.value = current; }
+      });
+      f.append(sel);
+    }
   }
 
   async function loadAfter() {
@@ -161,8 +197,9 @@
     const box = $("mistakes");
     box.textContent = "";
     if (!wrong.length) box.append(h("p", { class: "muted" }, "No mistakes on this split."));
-    for (const m of wrong) box.append(h("figure", { class: "thumb wrong" }, img(runImage(run, m.path, 192), m.path),
+    for (const m of wrong) box.append(h("figure", { class: "thumb wrong", "data-path": m.path }, img(runImage(run, m.path, 192), m.path),
       h("figcaption", {}, `true ${m.true}`, h("br"), `pred ${m.predicted} (${num(m.confidence, 2)})`)));
+    relabelIn(box);
   }
 
   async function openReport(ev) {
