@@ -21,7 +21,8 @@ def truth(name: str) -> str:
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def studio(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Studio]:
-    env = {"YOLOCLS_API_KEYS": f"alice:{ALICE['X-API-Key']},bob:{BOB['X-API-Key']}"}
+    env = {"YOLOCLS_API_KEYS": f"alice:{ALICE['X-API-Key']},bob:{BOB['X-API-Key']}",
+           "YOLOCLS_MAX_LABELS_BYTES": "300000"}
     if request.param == "postgresql":
         env["YOLOCLS_DATABASE_URL"] = request.getfixturevalue("postgres").database("labelling")
     s = Studio(tmp_path_factory.mktemp("labelling") / "home", env=env).start()
@@ -195,3 +196,48 @@ def test_a_dataset_uploaded_labelled_becomes_version_1_of_its_labels(studio):
     assert [v["number"] for v in v1] == [1] and v1[0]["folder"] == "datasets/adopted"
     assert {im["split"] for im in all_images(studio, ds)} == {"train", "val", "test"}
     assert studio.api("DELETE", f"/datasets/{ds}").status_code == 204
+
+
+def test_simultaneous_changes_of_one_image_are_one_change_and_the_rest_refused(studio, partial):
+    import concurrent.futures
+
+    image = all_images(studio, partial)[5]
+    path = f"/datasets/{partial}/images/{image['id']}/label"
+    changes = f"/datasets/{partial}/changes"
+    before = len(studio.api("GET", changes, params={"image": image["id"]}).json())
+    others = [c for c in CLASSES if c != image["label"]]  # a label equal to the current one changes nothing
+    wanted = others * 4
+
+    def put(label: str) -> int:
+        return studio.api("PUT", path, json={"label": label, "revision": image["revision"]}).status_code
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(put, wanted))
+    assert sorted(codes) == [200] + [409] * 7, codes
+    after = studio.api("GET", f"/datasets/{partial}/images/{image['id']}").json()
+    assert after["revision"] == image["revision"] + 1
+    assert len(studio.api("GET", changes, params={"image": image["id"]}).json()) == before + 1
+
+
+def test_bad_labelling_requests_are_clear_errors(studio, partial):
+    assert studio.api("GET", f"/datasets/{partial}/images/999999").status_code == 404
+    assert studio.api("PUT", f"/datasets/{partial}/images/999999/label",
+                      json={"label": "red", "revision": 0}).status_code == 404
+    assert studio.api("PUT", f"/datasets/{partial}/images/1/label", json={"label": "red"}).status_code == 422
+    assert studio.api("PUT", f"/datasets/{partial}/images/1/label",
+                      json={"label": "red", "revision": 0, "path": "/etc"}).status_code == 422
+    too_many = {"images": [{"id": i, "revision": 0} for i in range(20_001)], "label": "red"}
+    assert studio.api("POST", f"/datasets/{partial}/labels", json=too_many).status_code in (413, 422)
+    missing = studio.api("POST", f"/datasets/{partial}/labels", json={"images": [{"id": 999999, "revision": 0}],
+                                                                      "label": "red"})
+    assert missing.status_code == 404
+    assert studio.api("GET", f"/datasets/{partial}/versions/99").status_code == 404
+    assert studio.api("DELETE", f"/datasets/{partial}/classes/nope").status_code == 404
+    assert studio.api("PATCH", f"/datasets/{partial}/classes/red", json={"key": "0"}).status_code == 409
+    assert studio.api("PATCH", f"/datasets/{partial}/classes/red", json={"merge_into": "red"}).status_code == 409
+    big = b"filename,label\n" + b"x.png,red\n" * 40_000  # over YOLOCLS_MAX_LABELS_BYTES (300 kB here)
+    assert studio.api("POST", f"/datasets/{partial}/labels/import", content=big).status_code == 413
+    assert studio.api("GET", "/datasets/nope/labelling").status_code == 404
+    for res in (studio.api("GET", f"/datasets/{partial}/images", params={"limit": 5000}),
+                studio.api("GET", f"/datasets/{partial}/images", params={"state": "weird"})):
+        assert res.status_code == 422 and "/" not in str(res.json().get("detail", ""))[:1]

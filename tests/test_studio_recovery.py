@@ -157,3 +157,44 @@ def test_upload_names_and_kept_originals(tmp_path):
         assert not (uploads / reused["id"]).exists()
     finally:
         studio.stop()
+
+
+def test_a_version_build_cut_short_by_a_kill_is_built_again_and_a_saved_label_survives(tmp_path):
+    from tests.helpers import PER_CLASS, unlabelled_zip
+
+    home = tmp_path / "home"
+    first = Studio(home).start()
+    try:
+        res = first.upload_zip(unlabelled_zip(csv_rows=3 * PER_CLASS), name="cut", labelling="true")
+        dataset = first.wait(f"/datasets/{res.json()['dataset']['id']}", lambda d: d["status"] != "preparing")["id"]
+        cut = first.api("POST", f"/datasets/{dataset}/versions").json()
+        first.wait(f"/jobs/{cut['job']['id']}", lambda j: j["status"] == "completed")
+        image = first.api("GET", f"/datasets/{dataset}/images", params={"limit": 1}).json()["images"][0]
+        saved = first.api("PUT", f"/datasets/{dataset}/images/{image['id']}/label",
+                          json={"none": True, "revision": image["revision"]})
+        assert saved.status_code == 200
+    finally:
+        first.stop(signal.SIGKILL)  # right after the answer: the label was committed before it was sent
+    # the state a kill leaves in the middle of the build: the version building, its job running, its staging
+    # folders half-written, nothing published
+    folder = home / "datasets" / "cut@v1"
+    import shutil
+
+    shutil.rmtree(folder)
+    for partial in (".cut@v1.tmp-abc123", ".cut@v1.src-def456"):
+        (home / "datasets" / partial / "train" / "red").mkdir(parents=True)
+    with sqlite3.connect(home / "studio.db") as db:
+        db.execute("UPDATE dataset_versions SET status='building' WHERE dataset_id=?", (dataset,))
+        db.execute("UPDATE jobs SET status='running' WHERE id=?", (cut["job"]["id"],))
+        db.execute("UPDATE datasets SET status='labelling' WHERE id=?", (dataset,))
+    second = Studio(home).start()
+    try:
+        job = second.wait(f"/jobs/{cut['job']['id']}", lambda j: j["status"] not in ("queued", "running"))
+        assert job["status"] == "completed", job
+        version = second.api("GET", f"/datasets/{dataset}/versions/1").json()
+        assert version["status"] == "ready" and (folder / "manifest.json").is_file()
+        assert not list((home / "datasets").glob(".cut@v1.*"))
+        after = second.api("GET", f"/datasets/{dataset}/images/{image['id']}").json()
+        assert after["state"] == "none" and after["revision"] == image["revision"] + 1
+    finally:
+        second.stop()

@@ -67,7 +67,11 @@ class Studio:
         return self.settings.folder(".studio/uploads")
 
     def clean_partial_uploads(self) -> None:
+        """At start-up: half-received uploads, and the staging folders of version builds cut short by a kill
+        (`datasets/.<name>@v<N>.tmp-*`, `.src-*`; the build itself is queued again)."""
         for partial in self.uploads_dir.glob(".partial-*"):
+            shutil.rmtree(partial, ignore_errors=True)
+        for partial in [*self.datasets_dir.glob(".*@v*.tmp-*"), *self.datasets_dir.glob(".*@v*.src-*")]:
             shutil.rmtree(partial, ignore_errors=True)
 
     # ---------- datasets ----------
