@@ -555,3 +555,77 @@ def test_labelling_100_images_by_keyboard_saves_each_and_shows_the_next_fast(stu
     (SHOTS.parent / "labelling-latency.json").write_text(json.dumps(
         {"presses": len(timings), "p50_ms": timings[len(timings) // 2], "p95_ms": p95, "max_ms": timings[-1]}))
     assert len(timings) >= 99 and p95 <= 100, timings
+
+
+def test_suggestion_and_suspected_error_queues_and_captured_images_in_the_browser(studio, browser):
+    from tests.helpers import PER_CLASS, unlabelled_zip
+
+    res = studio.upload_zip(unlabelled_zip(csv_rows=2 * PER_CLASS + 6), name="queues", labelling="true")
+    ds = studio.wait(f"/datasets/{res.json()['dataset']['id']}", lambda d: d["status"] != "preparing")["id"]
+    cut = studio.api("POST", f"/datasets/{ds}/versions").json()
+    studio.wait(f"/jobs/{cut['job']['id']}", lambda j: j["status"] == "completed")
+    job = studio.train(ds, epochs=3)
+    run = studio.wait(f"/jobs/{job['id']}", lambda j: j["status"] not in ("queued", "running"), 600)["run"]
+    studio.deploy(run, "queuemodel")
+    browser.get_log("performance")
+    open_with_key(browser, f"{studio.url}/datasets/{ds}")
+    wait_for(browser, lambda d: "queuemodel" in text(d, "#suggest-model"), what="models listed")
+    browser.find_element(By.CSS_SELECTOR, "#suggest-form button").click()
+    wait_for(browser, lambda d: "image(s) with a suggestion" in text(d, "#improve-status"), 120, "suggestions")
+    assert studio.api("PUT", "/models/queuemodel/capture", json={"enabled": True, "below": 1.0}).status_code == 200
+    for k in range(2):
+        studio.api("POST", "/models/queuemodel/predict", files={"file": ("x.png", png_bytes(1, 990 + k), "image/png")})
+    studio.wait("/models/queuemodel/captures", lambda c: c["count"] == 2, timeout=30)
+    browser.find_element(By.CSS_SELECTOR, "#capture-form button").click()
+    wait_for(browser, lambda d: "2 image(s) added" in text(d, "#improve-status"), 120, "captured images imported")
+    shot(browser, "dataset-improve")
+    check_clean(browser, studio)
+
+    browser.get(f"{studio.url}/datasets/{ds}/annotate?queue=uncertain")  # the model's least sure first
+    wait_for(browser, lambda d: "Suggested:" in text(d, "#hint"), what="a suggestion shown")
+    name = _caption_name(browser)
+    suggested = text(browser, "#hint").split("Suggested: ")[1].split(" (")[0]
+    browser.execute_script("document.activeElement.blur()")
+    browser.find_element(By.TAG_NAME, "body").send_keys(Keys.ENTER)
+    wait_for(browser, lambda d: _caption_name(d) != name, what="next image after Enter")
+    image = next(im for im in studio.api("GET", f"/datasets/{ds}/images", params={"q": name}).json()["images"]
+                 if im["name"] == name)
+    assert image["label"] == suggested
+    shot(browser, "annotate-suggestions")
+    check_clean(browser, studio)
+
+    check = studio.api("POST", f"/datasets/{ds}/label-check", json={
+        "folds": 2, "epochs": 1, "imgsz": 32, "batch": 8, "device": "cpu", "aug": "none",
+        "set": {"warmup_epochs": 0, "workers": 0}}).json()
+    assert studio.wait(f"/jobs/{check['id']}", lambda j: j["status"] not in ("queued", "running"), 900)[
+        "status"] == "completed"
+    suspects = studio.api("GET", f"/datasets/{ds}/images", params={"suspected": True}).json()["total"]
+    assert suspects >= 3, suspects
+    browser.get(f"{studio.url}/datasets/{ds}/annotate?queue=suspected")
+    wait_for(browser, lambda d: "A label check suggests" in text(d, "#hint"), what="a suspected error shown")
+    first = _caption_name(browser)
+    proposed = text(browser, "#hint").split("suggests ")[1].split(" (")[0]
+    browser.execute_script("document.activeElement.blur()")
+    body = browser.find_element(By.TAG_NAME, "body")
+    body.send_keys(Keys.ENTER)  # accept
+    wait_for(browser, lambda d: _caption_name(d) != first, what="next suspect")
+    second = _caption_name(browser)
+    body.send_keys(".")  # keep
+    wait_for(browser, lambda d: _caption_name(d) != second, what="the one after")
+    got = {im["name"]: im for im in studio.api("GET", f"/datasets/{ds}/images", params={"limit": 1000}).json()[
+        "images"]}
+    assert got[first]["label"] == proposed and got[first]["suspect"]["decision"] == "accepted"
+    assert got[second]["suspect"]["decision"] == "kept"
+    check_clean(browser, studio)
+
+    browser.get(f"{studio.url}/datasets/{ds}/grid")
+    wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#grid li"), what="the grid")
+    Select(browser.find_element(By.ID, "grid-state")).select_by_value("suspected")
+    wait_for(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#grid li")) == suspects - 2, what="suspects")
+    browser.find_elements(By.CSS_SELECTOR, "#grid li")[0].click()
+    browser.switch_to.active_element.send_keys(Keys.CONTROL, "a")  # batch-confirm the page
+    browser.find_element(By.ID, "accept-selected").click()
+    wait_for(browser, lambda d: f"{suspects - 2} suggestion(s) accepted" in text(d, "#grid-status"), what="batch")
+    assert studio.api("GET", f"/datasets/{ds}/images", params={"suspected": True}).json()["total"] == 0
+    shot(browser, "grid-suspects")
+    check_clean(browser, studio)

@@ -188,6 +188,77 @@ def test_versions_keep_their_splits_record_what_changed_and_are_trained_on(studi
     assert "partial@v1" in str(record)
 
 
+def test_the_loop_suggestions_by_uncertainty_suspected_errors_and_captured_images(studio):
+    from tests.helpers import png_bytes
+
+    ds = upload_for_labelling(studio, "loop", csv_rows=30)  # 12 red, 12 green, 6 blue labelled; 6 blue not
+    wrong = all_images(studio, ds, label="red")[:3]  # three labelling mistakes: red images called green
+    flipped = studio.api("POST", f"/datasets/{ds}/labels", json={
+        "images": [{"id": im["id"], "revision": im["revision"]} for im in wrong], "label": "green"}).json()
+    assert len(flipped["changed"]) == 3
+    cut = studio.api("POST", f"/datasets/{ds}/versions").json()
+    assert studio.wait(f"/jobs/{cut['job']['id']}", lambda j: j["status"] not in ("queued", "running"))[
+        "status"] == "completed"
+    job = studio.train(ds, epochs=3)
+    run = studio.wait(f"/jobs/{job['id']}", lambda j: j["status"] not in ("queued", "running"), 600)
+    assert run["status"] == "completed", run
+    assert studio.api("POST", f"/datasets/{ds}/suggestions", json={"run": "nope"}).status_code == 404
+    assert studio.api("POST", f"/datasets/{ds}/suggestions", json={}).status_code == 422
+    res = studio.api("POST", f"/datasets/{ds}/suggestions", json={"run": run["run"]})
+    assert res.status_code == 202 and res.json()["kind"] == "suggest", res.text
+    assert studio.wait(f"/jobs/{res.json()['id']}", lambda j: j["status"] not in ("queued", "running"))[
+        "status"] == "completed"
+    queue = all_images(studio, ds, state="unlabelled", order="uncertainty")
+    assert len(queue) == 6 and all(im["suggestion"] and im["suggestion"]["source"].startswith("run ") for im in queue)
+    margins = [im["suggestion"]["margin"] for im in queue]
+    assert margins == sorted(margins)  # the hardest first
+    sure = all_images(studio, ds, state="unlabelled", order="confidence")
+    assert [im["suggestion"]["confidence"] for im in sure] == sorted(
+        (im["suggestion"]["confidence"] for im in sure), reverse=True)
+    chosen = queue[:2]
+    accepted = studio.api("POST", f"/datasets/{ds}/suggestions/accept", json={
+        "images": [{"id": im["id"], "revision": im["revision"]} for im in chosen], "kind": "model"}).json()
+    assert [im["label"] for im in accepted["changed"]] == [im["suggestion"]["label"] for im in chosen]
+
+    check = studio.api("POST", f"/datasets/{ds}/label-check", json={
+        "folds": 2, "epochs": 1, "imgsz": 32, "batch": 8, "device": "cpu", "aug": "none",
+        "set": {"warmup_epochs": 0, "workers": 0}})
+    assert check.status_code == 202 and check.json()["kind"] == "label-check", check.text
+    done = studio.wait(f"/jobs/{check.json()['id']}", lambda j: j["status"] not in ("queued", "running"), 900)
+    assert done["status"] == "completed", (done["error"], studio.api("GET", f"/jobs/{done['id']}/log").text[-3000:])
+    suspects = all_images(studio, ds, suspected=True, order="suspicion")
+    # three labels are wrong (and a 1-epoch model is far from sure): the check doubts some
+    assert len(suspects) >= 2 and all(im["suspect"]["label"] != im["label"] for im in suspects)
+    scores = [im["suspect"]["score"] for im in suspects]
+    assert scores == sorted(scores)
+    kept, taken = suspects[0], suspects[1]
+    assert studio.api("POST", f"/datasets/{ds}/suggestions/keep", json={"images": [kept["id"]]}).status_code == 204
+    fixed = studio.api("POST", f"/datasets/{ds}/suggestions/accept", json={
+        "images": [{"id": taken["id"], "revision": taken["revision"]}], "kind": "error"}).json()
+    assert fixed["changed"][0]["label"] == taken["suspect"]["label"]
+    assert fixed["changed"][0]["suspect"]["decision"] == "accepted"
+    left = {im["id"] for im in all_images(studio, ds, suspected=True)}
+    assert kept["id"] not in left and taken["id"] not in left  # decided once for this version
+
+    studio.deploy(run["run"], "loopmodel")
+    assert studio.api("POST", f"/datasets/{ds}/captures/import", json={"model": "loopmodel"}).status_code == 409
+    assert studio.api("PUT", "/models/loopmodel/capture",
+                      json={"enabled": True, "unknown": True, "below": 1.0}).status_code == 200
+    sent = [png_bytes(0, 900), png_bytes(2, 901), b"not an image at all"]
+    for i, data in enumerate(sent):
+        studio.api("POST", "/models/loopmodel/predict", files={"file": (f"{i}.png", data, "image/png")})
+    studio.wait("/models/loopmodel/captures", lambda c: c["count"] == 2, timeout=30)
+    imported = studio.api("POST", f"/datasets/{ds}/captures/import", json={"model": "loopmodel"})
+    assert imported.status_code == 202, imported.text
+    done = studio.wait(f"/jobs/{imported.json()['id']}", lambda j: j["status"] not in ("queued", "running"))
+    assert done["status"] == "completed" and done["params"]["added"] == 2, done
+    captured = all_images(studio, ds, q="captured/loopmodel/", order="uncertainty")
+    assert len(captured) == 2 and all(im["state"] == "unlabelled" and im["suggestion"] for im in captured)
+    again = studio.api("POST", f"/datasets/{ds}/captures/import", json={"model": "loopmodel"}).json()
+    assert studio.wait(f"/jobs/{again['id']}", lambda j: j["status"] not in ("queued", "running"))[
+        "params"]["added"] == 0  # the same bytes are not added twice
+
+
 def test_a_dataset_uploaded_labelled_becomes_version_1_of_its_labels(studio):
     ds = studio.ready_dataset("adopted")
     progress = studio.api("GET", f"/datasets/{ds}/labelling").json()

@@ -71,13 +71,15 @@ def _store(src: Path, pool: Path, sha: str) -> str:
 
 
 def scan_pool(root: Path, pool: Path, csv_bytes: bytes | None = None, threshold: int = 4,
-              max_pixels: int = DEFAULT_MAX_PIXELS, workers: int = 1, progress_file: Path | None = None) -> PoolScan:
-    """Check every file below `root` and store the usable ones in `pool` (see the module's docstring)."""
-    base, rows, csv_name = _labels(root, csv_bytes)
+              max_pixels: int = DEFAULT_MAX_PIXELS, workers: int = 1, progress_file: Path | None = None,
+              sidecars: str | None = None) -> PoolScan:
+    """Check every file below `root` and store the usable ones in `pool` (see the module's docstring); files
+    ending with `sidecars` (e.g. ".json": a captured image's prediction) are neither images nor reported."""
+    base, rows, csv_name = _labels(root, csv_bytes) if sidecars is None else (root, [], None)
     skipped, files = [], []
     for found in walk_files(base):
         reason = ignore_reason(found.parts)
-        if found.rel == csv_name:
+        if found.rel == csv_name or (sidecars and found.rel.endswith(sidecars)):
             continue
         if reason:
             skipped.append(SkippedFile(path=found.rel, reason=reason))

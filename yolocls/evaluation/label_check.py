@@ -60,7 +60,9 @@ def _folds(y: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, np.nd
 
     out = []
     for rest, held in StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y):
-        train, val = train_test_split(rest, test_size=0.1, stratify=y[rest], random_state=seed)
+        classes = len(np.unique(y[rest]))  # a stratified val slice holds one image of each class at least
+        size = max(classes, round(0.1 * len(rest)))
+        train, val = train_test_split(rest, test_size=size, stratify=y[rest], random_state=seed)
         out.append((train, val, held))
     return out
 

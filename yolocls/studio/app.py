@@ -24,6 +24,7 @@ from yolocls.studio.api import (
     relabel,
     runs,
     status,
+    suggest,
     sweeps,
     versions,
 )
@@ -100,7 +101,8 @@ def create_studio_app(settings: StudioSettings | None = None) -> FastAPI:
     add_error_handlers(app, log, scrub=settings.relative)
 
     api = APIRouter(prefix="/api/v1", dependencies=[Depends(require_key)])
-    for module in (datasets, labels, classes, versions, curves, sweeps, jobs, runs, relabel, models, presets, status):
+    for module in (datasets, labels, classes, versions, suggest, curves, sweeps, jobs, runs, relabel, models,
+                   presets, status):
         api.include_router(module.router)
     app.include_router(api)
     add_web(app)  # the browser UI at /, built on the routes above

@@ -144,9 +144,37 @@ class VersionResult(BaseModel):
         return cls(ok=False, error=error)
 
 
-JobResult = PrepareResult | TrainResult | ExportResult | CurveResult | SweepResult | IngestResult | VersionResult
+class SuggestResult(BaseModel):
+    """A model's classes for a dataset's images, written beside the job's image list."""
+
+    ok: bool
+    images: int = 0
+    error: str | None = None
+
+    @classmethod
+    def crashed(cls, error: str) -> SuggestResult:
+        return cls(ok=False, error=error)
+
+
+class LabelCheckResult(BaseModel):
+    """Suspected label errors of a dataset version (k-fold cross-validation + confident learning)."""
+
+    ok: bool
+    folder: str | None = Field(default=None, description="The check's folder under runs/")
+    images: int = 0
+    issues: int = 0
+    error: str | None = None
+
+    @classmethod
+    def crashed(cls, error: str) -> LabelCheckResult:
+        return cls(ok=False, error=error)
+
+
+JobResult = (PrepareResult | TrainResult | ExportResult | CurveResult | SweepResult | IngestResult | VersionResult
+             | SuggestResult | LabelCheckResult)
 ResultType = (type[PrepareResult] | type[TrainResult] | type[ExportResult] | type[CurveResult] | type[SweepResult]
-              | type[IngestResult] | type[VersionResult])
+              | type[IngestResult] | type[VersionResult] | type[SuggestResult] | type[LabelCheckResult])
+LABEL_RESULTS = (IngestResult, VersionResult, SuggestResult, LabelCheckResult)  # finished by the labelling half
 
 
 class JobKind(_Text):
@@ -157,6 +185,8 @@ class JobKind(_Text):
     SWEEP = "sweep"
     INGEST = "ingest"  # images uploaded for labelling
     VERSION = "version"  # a dataset version cut from the labels
+    SUGGEST = "suggest"  # a model's classes for a dataset's images
+    LABEL_CHECK = "label-check"  # suspected label errors of a dataset version
 
 
 @dataclass(frozen=True)
@@ -176,9 +206,14 @@ KINDS: dict[JobKind, WorkSpec] = {
     JobKind.SWEEP: WorkSpec("run_sweep", SweepResult),  # its trials are Ray Tune's, each with its own CPUs
     JobKind.INGEST: WorkSpec("run_ingest", IngestResult),
     JobKind.VERSION: WorkSpec("run_version", VersionResult),
+    JobKind.SUGGEST: WorkSpec("run_suggest", SuggestResult),
+    JobKind.LABEL_CHECK: WorkSpec("run_label_check", LabelCheckResult, gpu=True),  # trains k models
 }
-PREPARES = (JobKind.PREPARE, JobKind.INGEST, JobKind.VERSION)  # kinds that share the preparation slots
-TRAINS = (JobKind.TRAIN, JobKind.CURVE, JobKind.SWEEP)  # kinds that train, and so share the training slots
+# the slots each kind takes a place in: preparations, trainings (the kinds that train), deployments
+SLOT_OF = {JobKind.PREPARE: JobKind.PREPARE, JobKind.INGEST: JobKind.PREPARE, JobKind.VERSION: JobKind.PREPARE,
+           JobKind.SUGGEST: JobKind.PREPARE, JobKind.TRAIN: JobKind.TRAIN, JobKind.CURVE: JobKind.TRAIN,
+           JobKind.SWEEP: JobKind.TRAIN, JobKind.LABEL_CHECK: JobKind.TRAIN, JobKind.DEPLOY: JobKind.DEPLOY}
+TRAINS = (JobKind.TRAIN, JobKind.CURVE, JobKind.SWEEP, JobKind.LABEL_CHECK)  # kinds that train (training slots)
 ALL_WORK = tuple(KINDS.values())
 STAGES = {JobKind.DEPLOY: ("export", "parity check", "registration")}  # the `progress` events' stages, in order
 

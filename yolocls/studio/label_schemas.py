@@ -12,6 +12,18 @@ MAX_BULK = 20_000
 LabelState = Literal["unlabelled", "labelled", "none"]
 
 
+class SuggestionOut(BaseModel):
+    label: str = Field(description="The class suggested")
+    confidence: float = Field(description="The model's probability of that class (kind model)")
+    margin: float = Field(description="Top-1 minus top-2 probability: low means the model is unsure")
+    score: float | None = Field(default=None, description="Label quality of the given label (a suspected error; "
+                                "low: probably wrong)")
+    flagged: bool = False
+    source: str
+    version: int | None = None
+    decision: Literal["accepted", "kept"] | None = None
+
+
 class ImageOut(BaseModel):
     id: int
     name: str = Field(description="Its path in the upload (what a labels CSV names)")
@@ -24,6 +36,9 @@ class ImageOut(BaseModel):
     updated: datetime | None = None
     width: int = 0
     height: int = 0
+    suggestion: SuggestionOut | None = Field(default=None, description="A trained model's class for it")
+    suspect: SuggestionOut | None = Field(default=None, description="A label check doubts its label: the class "
+                                          "it found likelier, and the score")
 
 
 class ImagePage(BaseModel):

@@ -156,3 +156,23 @@ class VersionRow(Base):
     author: Mapped[str | None] = mapped_column(String(100), nullable=True)
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     built: Mapped[bool] = mapped_column(Boolean, default=False)  # True once its folder is published
+
+
+class SuggestionRow(Base):
+    """What a model says of an image: a trained model's class for an unlabelled image (kind "model"), or, for a
+    labelled one, the class cross-validation found likelier than its label (kind "error", with cleanlab's label
+    quality score); a suspected error is decided once per version (accepted or kept)."""
+
+    __tablename__ = "suggestions"
+
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)  # model | error
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
+    label: Mapped[str] = mapped_column(String(100))
+    confidence: Mapped[float] = mapped_column(default=0.0)
+    margin: Mapped[float] = mapped_column(default=0.0)  # top-1 minus top-2 probability: low = uncertain
+    score: Mapped[float | None] = mapped_column(nullable=True)  # label quality (kind "error"): low = suspect
+    flagged: Mapped[bool] = mapped_column(Boolean, default=False)  # cleanlab's find_label_issues said so
+    source: Mapped[str] = mapped_column(String(200))  # "model shoes v2", "run X", "label check v3"
+    version: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the version a label check read
+    decision: Mapped[str | None] = mapped_column(String(8), nullable=True)  # accepted | kept

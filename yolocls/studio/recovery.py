@@ -35,7 +35,7 @@ class Recovery(JobEvents):
         with self.db.session() as s:
             clean_staging(datasets, s)
             for job in s.scalars(select(JobRow).where(JobRow.status == JobStatus.RUNNING)):
-                if job.kind in (JobKind.DEPLOY, JobKind.CURVE, JobKind.SWEEP, JobKind.INGEST, JobKind.VERSION):  # again
+                if job.kind != JobKind.TRAIN and job.kind != JobKind.PREPARE:  # nothing registered yet: again
                     self.set_status(s, job, JobStatus.QUEUED)
                 elif job.kind == JobKind.PREPARE:
                     dataset = s.get(DatasetRow, job.dataset_id) if job.dataset_id else None

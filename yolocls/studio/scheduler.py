@@ -21,18 +21,18 @@ from yolocls.studio.db import Database
 from yolocls.studio.job_events import aware, now
 from yolocls.studio.jobmodel import (
     KINDS,
+    LABEL_RESULTS,
+    SLOT_OF,
     TERMINAL,
     TRAINS,
     CurveResult,
     ExportResult,
-    IngestResult,
     JobKind,
     JobResult,
     JobStatus,
     PrepareResult,
     SweepResult,
     TrainResult,
-    VersionResult,
     gpus_wanted,
 )
 from yolocls.studio.jobs import EngineUnavailable, Handle, JobEngine
@@ -106,8 +106,7 @@ class Scheduler(LabelJobs, Recovery):
                    if j.status == JobStatus.RUNNING or j.id in self.handles]
         slots = {JobKind.PREPARE: self.settings.prepare_slots, JobKind.DEPLOY: self.settings.deploy_slots,
                  JobKind.TRAIN: self.engine.training_slots(self.settings.cpu_training_slots)}
-        group = {**{k: k for k in slots}, JobKind.CURVE: JobKind.TRAIN, JobKind.SWEEP: JobKind.TRAIN,  # they train
-                 JobKind.INGEST: JobKind.PREPARE, JobKind.VERSION: JobKind.PREPARE}
+        group = SLOT_OF
         free = {kind: n - sum(group[JobKind(j.kind)] == kind for j in running) for kind, n in slots.items()}
         for job in s.scalars(select(JobRow).where(JobRow.status == JobStatus.QUEUED).order_by(JobRow.created)):
             slot = group[JobKind(job.kind)]
@@ -180,7 +179,7 @@ class Scheduler(LabelJobs, Recovery):
         if isinstance(result, ExportResult):
             self._finish_deploy(s, job, result)
             return
-        if isinstance(result, (IngestResult, VersionResult)):
+        if isinstance(result, LABEL_RESULTS):
             self._prepare_progress(s, job)
             self.finish_labelling(s, job, result)
             return

@@ -22,7 +22,7 @@ from yolocls.data.version_build import SnapshotImage, read_snapshot
 from yolocls.studio.errors import Conflict, NotFound
 from yolocls.studio.job_events import aware
 from yolocls.studio.label_schemas import DiffEntry, VersionDiff, VersionOut
-from yolocls.studio.models import DatasetRow, ImageRow, VersionRow
+from yolocls.studio.models import DatasetRow, ImageRow, SuggestionRow, VersionRow
 from yolocls.studio.settings import StudioSettings
 from yolocls.studio.workcopy import add_classes
 
@@ -147,6 +147,29 @@ def insert_pool(s: Session, dataset_id: str, pool_rel: str, images: list[PoolIma
                                       "sha256": im.sha256, "grp": im.group, "width": im.width, "height": im.height,
                                       "label": im.label, "revision": 0} for im in images])
     add_classes(s, dataset_id, sorted({im.label for im in images if im.label}))
+
+
+def add_captured(s: Session, dataset_id: str, pool_rel: str, images: list[PoolImage], prefix: str,
+                 predictions: Path, source: str) -> int:
+    """Captured images as unlabelled images of the working copy (`prefix/<name>`), but not those whose bytes it
+    has; each with its production prediction as a suggestion. How many were added."""
+    have = set(s.scalars(select(ImageRow.sha256).where(ImageRow.dataset_id == dataset_id)))
+    new = [im for im in images if im.sha256 not in have]
+    if not new:
+        return 0
+    s.execute(insert(ImageRow), [{"dataset_id": dataset_id, "name": f"{prefix}/{im.name}", "file": f"{pool_rel}/"
+                                  f"{im.file}", "sha256": im.sha256, "grp": im.group, "width": im.width,
+                                  "height": im.height, "label": None, "revision": 0} for im in new])
+    said = {p["name"]: p for p in (json.loads(line) for line in predictions.read_text(encoding="utf-8").splitlines()
+                                   if line.strip())} if predictions.is_file() else {}
+    ids = dict(s.execute(select(ImageRow.name, ImageRow.id).where(
+        ImageRow.dataset_id == dataset_id, ImageRow.name.in_([f"{prefix}/{im.name}" for im in new]))).tuples().all())
+    rows = [{"image_id": ids[f"{prefix}/{im.name}"], "kind": "model", "dataset_id": dataset_id, "label": p["label"],
+             "confidence": p["confidence"], "margin": p["margin"], "source": source}
+            for im in new if (p := said.get(im.name)) and f"{prefix}/{im.name}" in ids]
+    if rows:
+        s.execute(insert(SuggestionRow), rows)
+    return len(new)
 
 
 def has_working_copy(s: Session, dataset_id: str) -> bool:

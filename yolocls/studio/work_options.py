@@ -22,8 +22,9 @@ def worker_options(job: JobRow, home: Path, runs_dir: Path, progress_file: Path)
         for key in ("source", "csv", "out"):
             options[key] = home_path(home, options.get(key))
         return {**options, "progress_file": str(progress_file)}
-    if job.kind in (JobKind.INGEST, JobKind.VERSION):
-        paths = ("source", "csv", "pool", "snapshot", "out", "home")
+    if job.kind in (JobKind.INGEST, JobKind.VERSION, JobKind.SUGGEST):
+        paths = ("source", "csv", "pool", "snapshot", "out", "home", "folder", "list", "model_file", "weights",
+                 "images")
         return {**{k: home_path(home, v) if k in paths else v for k, v in options.items()},
                 "progress_file": str(progress_file)}
     if job.kind == JobKind.DEPLOY:
@@ -31,7 +32,7 @@ def worker_options(job: JobRow, home: Path, runs_dir: Path, progress_file: Path)
                 "progress_file": str(progress_file)}
     if job.kind == JobKind.SWEEP:
         return {**options, "data": home_path(home, options["data"]), "runs_dir": str(runs_dir)}
-    if job.kind == JobKind.CURVE:
+    if job.kind in (JobKind.CURVE, JobKind.LABEL_CHECK):
         return {**options, "data": home_path(home, options["data"]), "runs_dir": str(runs_dir),
                 "progress_file": str(progress_file)}
     if "resume" in options:
@@ -44,4 +45,5 @@ def device_of(job: JobRow) -> str | None:
     options = job.params["options"]
     if job.kind == JobKind.SWEEP:
         return "cpu"  # the sweep's own task trains nothing: its trials reserve their CPUs/GPUs
-    return options["train"].get("device") if job.kind == JobKind.CURVE else options.get("device")
+    return options["train"].get("device") if job.kind in (JobKind.CURVE, JobKind.LABEL_CHECK) \
+        else options.get("device")

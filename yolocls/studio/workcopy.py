@@ -10,14 +10,15 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import and_, func, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from yolocls.data.labelcsv import check_class_name
 from yolocls.studio.db import Database
 from yolocls.studio.errors import Conflict, NotFound
 from yolocls.studio.job_events import now
 from yolocls.studio.label_schemas import ClassOut, ImageOut, ImagePage, LabelState
-from yolocls.studio.models import NONE_LABEL, ClassRow, ImageRow, LabelChangeRow
+from yolocls.studio.models import NONE_LABEL, ClassRow, ImageRow, LabelChangeRow, SuggestionRow
+from yolocls.studio.suggestions import of_images, suggestion_out
 
 CLASS_KEYS = "123456789abcdefghijklmnopqrstuvwxyz"  # 0, space, arrows, Backspace: the annotator's own keys
 STATES: tuple[LabelState, ...] = ("unlabelled", "labelled", "none")
@@ -52,10 +53,17 @@ def state_of(label: str | None) -> LabelState:
     return "unlabelled" if label is None else "none" if label == NONE_LABEL else "labelled"
 
 
-def image_out(row: ImageRow) -> ImageOut:
+def image_out(row: ImageRow, suggestions: dict[tuple[int, str], SuggestionRow] | None = None) -> ImageOut:
+    found = suggestions or {}
+    model, error = found.get((row.id, "model")), found.get((row.id, "error"))
     return ImageOut(id=row.id, name=row.name, label=row.label or None, state=state_of(row.label), split=row.split,
                     revision=row.revision, author=row.author, updated=row.updated, width=row.width,
-                    height=row.height)
+                    height=row.height, suggestion=suggestion_out(model) if model else None,
+                    suspect=suggestion_out(error) if error else None)
+
+
+def image_with_suggestions(s: Session, row: ImageRow) -> ImageOut:
+    return image_out(row, of_images(s, [row.id]))
 
 
 def stored_label(label: str | None, none: bool) -> str | None:
@@ -63,7 +71,7 @@ def stored_label(label: str | None, none: bool) -> str | None:
 
 
 def where(dataset_id: str, state: str | None = None, label: str | None = None, q: str | None = None,
-          changed: bool = False) -> Any:
+          changed: bool = False, suspected: bool = False) -> Any:
     """The filter of a page of images: a state, a class, a piece of the file name, changed since the version."""
     terms = [ImageRow.dataset_id == dataset_id]
     if state == "unlabelled":
@@ -79,18 +87,41 @@ def where(dataset_id: str, state: str | None = None, label: str | None = None, q
         terms.append(ImageRow.name.ilike(f"%{escaped}%", escape="\\"))
     if changed:
         terms.append(ImageRow.label.is_distinct_from(ImageRow.version_label))
+    if suspected:  # a label check doubts the label it still has, and nobody decided yet
+        terms.append(ImageRow.id.in_(select(SuggestionRow.image_id).where(
+            SuggestionRow.dataset_id == dataset_id, SuggestionRow.kind == "error", SuggestionRow.decision.is_(None),
+            SuggestionRow.label.is_distinct_from(ImageRow.label))))
     return and_(*terms)
 
 
-def page(s: Session, dataset_id: str, offset: int, limit: int, **filters: Any) -> ImagePage:
+ORDERS = ("id", "uncertainty", "confidence", "suspicion")
+
+
+def ordered(query: Any, order: str) -> Any:
+    """Images by id; by the model's uncertainty (smallest margin first) or confidence (largest first), images
+    without a suggestion last; or most suspect label first."""
+    if order in ("uncertainty", "confidence"):
+        model = aliased(SuggestionRow)
+        query = query.outerjoin(model, and_(model.image_id == ImageRow.id, model.kind == "model"))
+        key = model.margin.asc() if order == "uncertainty" else model.confidence.desc()
+        return query.order_by(model.image_id.is_(None), key, ImageRow.id)
+    if order == "suspicion":
+        error = aliased(SuggestionRow)
+        query = query.outerjoin(error, and_(error.image_id == ImageRow.id, error.kind == "error"))
+        return query.order_by(error.image_id.is_(None), error.score.asc(), ImageRow.id)
+    return query.order_by(ImageRow.id)
+
+
+def page(s: Session, dataset_id: str, offset: int, limit: int, order: str = "id", **filters: Any) -> ImagePage:
     cond = where(dataset_id, **filters)
     total = s.scalar(select(func.count()).select_from(ImageRow).where(cond)) or 0
-    rows = s.scalars(select(ImageRow).where(cond).order_by(ImageRow.id).offset(offset).limit(limit))
-    return ImagePage(total=total, offset=offset, images=[image_out(r) for r in rows])
+    rows = list(s.scalars(ordered(select(ImageRow).where(cond), order).offset(offset).limit(limit)))
+    found = of_images(s, [r.id for r in rows])
+    return ImagePage(total=total, offset=offset, images=[image_out(r, found) for r in rows])
 
 
-def ids(s: Session, dataset_id: str, **filters: Any) -> list[int]:
-    return list(s.scalars(select(ImageRow.id).where(where(dataset_id, **filters)).order_by(ImageRow.id)))
+def ids(s: Session, dataset_id: str, order: str = "id", **filters: Any) -> list[int]:
+    return list(s.scalars(ordered(select(ImageRow.id).where(where(dataset_id, **filters)), order)))
 
 
 def image_row(s: Session, dataset_id: str, image_id: int) -> ImageRow:

@@ -43,6 +43,7 @@ from yolocls.studio.workcopy import (
     editing,
     image_out,
     image_row,
+    image_with_suggestions,
     page,
     require_class,
     state_counts,
@@ -53,6 +54,7 @@ from yolocls.studio.workcopy import ids as image_ids
 
 router = APIRouter(prefix="/datasets/{dataset_id}", tags=["labelling"])
 State = Literal["unlabelled", "labelled", "none"]
+Order = Literal["id", "uncertainty", "confidence", "suspicion"]
 
 
 def working_copy(studio: Studio, dataset_id: str) -> DatasetRow:
@@ -80,16 +82,20 @@ def labelling(request: Request, dataset_id: str) -> LabellingOut:
                             classes=classes_out(s, dataset_id), authors=author_counts(s, dataset_id))
 
 
-@router.get("/images", response_model=ImagePage, summary="A page of images, filtered by state, class, name")
+@router.get("/images", response_model=ImagePage,
+            summary="A page of images, filtered by state, class, name, changed since the last version, suspected "
+            "label errors; ordered by id, by the model's uncertainty or confidence, or by suspicion")
 def list_images(request: Request, dataset_id: str, state: State | None = None,
                 label: str | None = Query(default=None, max_length=100), q: str | None = Query(default=None,
                                                                                                max_length=200),
-                changed: bool = False, offset: int = Query(default=0, ge=0, le=10**7),
-                limit: int = Query(default=200, ge=1, le=1000)) -> ImagePage:
+                changed: bool = False, suspected: bool = False, order: Order = "id",
+                offset: int = Query(default=0, ge=0, le=10**7), limit: int = Query(default=200, ge=1, le=1000)
+                ) -> ImagePage:
     studio = studio_of(request)
     working_copy(studio, dataset_id)
     with studio.db.session() as s:
-        return page(s, dataset_id, offset, limit, state=state, label=label, q=q, changed=changed)
+        return page(s, dataset_id, offset, limit, order, state=state, label=label, q=q, changed=changed,
+                    suspected=suspected)
 
 
 class IdList(BaseModel):
@@ -101,18 +107,19 @@ class IdList(BaseModel):
 def list_ids(request: Request, dataset_id: str, state: State | None = None,
              label: str | None = Query(default=None, max_length=100), q: str | None = Query(default=None,
                                                                                             max_length=200),
-             changed: bool = False) -> IdList:
+             changed: bool = False, suspected: bool = False, order: Order = "id") -> IdList:
     studio = studio_of(request)
     working_copy(studio, dataset_id)
     with studio.db.session() as s:
-        return IdList(ids=image_ids(s, dataset_id, state=state, label=label, q=q, changed=changed))
+        return IdList(ids=image_ids(s, dataset_id, order, state=state, label=label, q=q, changed=changed,
+                                    suspected=suspected))
 
 
 @router.get("/images/{image_id}", response_model=ImageOut)
 def get_image(request: Request, dataset_id: str, image_id: int) -> ImageOut:
     studio = studio_of(request)
     with studio.db.session() as s:
-        return image_out(image_row(s, dataset_id, image_id))
+        return image_with_suggestions(s, image_row(s, dataset_id, image_id))
 
 
 @router.get("/images/{image_id}/file", summary="The image's bytes; ?size=N: a JPEG thumbnail (longest side N px)")

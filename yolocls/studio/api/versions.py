@@ -43,7 +43,7 @@ def create_version(request: Request, dataset_id: str) -> VersionCreated:
 @router.get("", response_model=list[VersionOut])
 def list_versions(request: Request, dataset_id: str) -> list[VersionOut]:
     studio = studio_of(request)
-    working_copy(studio, dataset_id)
+    studio.dataset_row(dataset_id)  # 404; a dataset never labelled here has no versions yet (nothing is made)
     with studio.db.session() as s:
         return [version_out(v) for v in versions(s, dataset_id)]
 

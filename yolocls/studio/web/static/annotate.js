@@ -1,7 +1,7 @@
 /* The annotator: one image at a time, a class by its key, the next image already loaded (no page reload). */
 "use strict";
 (() => {
-  const { h, api, raw, flash } = Studio;
+  const { h, api, raw, post, flash } = Studio;
   const id = document.getElementById("annotator").dataset.id;
   const $ = (x) => document.getElementById(x);
   const base = `/datasets/${encodeURIComponent(id)}`;
@@ -48,6 +48,9 @@
     if (queue[pos] !== iid) return;
     el.alt = info.name;
     $("caption").textContent = `Image ${pos + 1} of ${queue.length}: ${info.name} · ${said(info)}`;
+    const s = info.suspect && !info.suspect.decision && info.suspect.label !== info.label ? info.suspect : null;
+    $("hint").textContent = s ? `A label check suggests ${s.label} (label quality ${s.score.toFixed(2)}): Enter accepts, . keeps ${info.label}.`
+      : info.suggestion && info.state === "unlabelled" ? `Suggested: ${info.suggestion.label} (${Math.round(100 * info.suggestion.confidence)} %, ${info.suggestion.source}): Enter accepts.` : "";
     if (images.size > 40) forget();
   }
 
@@ -103,6 +106,28 @@
     saved.then(progress).catch((err) => flash(err.message));
   }
 
+  /** Enter: the suggestion (a suspected error's first, else the model's) becomes the label; "." keeps the
+      label a label check doubts (not suggested again for that version). */
+  async function decide(accept) {
+    if (!queue.length) return;
+    const t0 = performance.now();
+    const iid = queue[pos];
+    const info = await entry(iid).info;
+    const kind = info.suspect && !info.suspect.decision ? "error" : info.suggestion ? "model" : null;
+    if (!kind || (!accept && kind !== "error")) { flash(accept ? "No suggestion for this image." : "No doubted label to keep.", true); return; }
+    const done = accept
+      ? post(`${base}/suggestions/accept`, { images: [{ id: iid, revision: info.revision }], kind }).then((r) => {
+        if (r.conflicts.length) throw new Error("changed by someone else meanwhile; look again");
+        const e = images.get(iid); if (e) e.info = Promise.resolve(r.changed[0]);
+        return r.changed[0];
+      })
+      : api(`${base}/suggestions/keep`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ images: [iid] }) })
+        .then(() => { images.delete(iid); return info; });
+    if (accept) undo.push({ iid, before: { label: info.label, none: info.state === "none" }, saved: done });
+    if (pos < queue.length - 1) step(1, t0); else show(t0);
+    done.then(progress).catch((err) => flash(err.message));
+  }
+
   async function back() {
     const last = undo.pop();
     if (!last) { flash("Nothing to undo.", true); return; }
@@ -126,6 +151,7 @@
     const t = ev.target;
     if (t && (t.tagName === "INPUT" || t.tagName === "SELECT" || t.tagName === "TEXTAREA") || document.querySelector("dialog[open]")) return;
     if (ev.altKey) return;
+    if (t && (t.tagName === "BUTTON" || t.tagName === "A" || t.tagName === "SUMMARY") && (ev.key === "Enter" || ev.key === " ")) return;
     const t0 = performance.now();
     const k = ev.key.toLowerCase();
     let handled = true;
@@ -136,6 +162,8 @@
     else if (k === "arrowleft") step(-1, t0);
     else if (k === " ") step(1, t0);
     else if (k === "0") assign(null, true);
+    else if (k === "enter") decide(true);
+    else if (k === ".") decide(false);
     else {
       const c = classes.find((x) => x.key && x.key === k);
       if (c) assign(c.name, false); else handled = false;
@@ -164,6 +192,8 @@
   });
   api(`${base}/labelling`).then((p) => {
     for (const c of p.classes) $("queue-filter").append(h("option", { value: `label=${encodeURIComponent(c.name)}` }, `Class: ${c.name}`));
+    const wanted = { suspected: "suspected=true&order=suspicion", uncertain: "state=unlabelled&order=uncertainty" }[new URLSearchParams(location.search).get("queue")];
+    if (wanted) $("queue-filter").value = wanted;
     progress();
     return load();
   });

@@ -11,7 +11,9 @@
   let selected = new Set(), anchor = 0, focus = 0, drag = null;
   const tiles = () => [...$("grid").children];
 
-  const said = (im) => (im.state === "labelled" ? im.label : im.state === "none" ? "none of these" : "unlabelled");
+  const doubt = (im) => (im.suspect && !im.suspect.decision && im.suspect.label !== im.label ? im.suspect : null);
+  const said = (im) => (im.state === "labelled" ? im.label : im.state === "none" ? "none of these" : "unlabelled") +
+    (doubt(im) ? ` → ${doubt(im).label}?` : im.state === "unlabelled" && im.suggestion ? ` (suggested ${im.suggestion.label})` : "");
 
   function paint() {
     tiles().forEach((li, i) => {
@@ -56,7 +58,10 @@
   function query() {
     const p = new URLSearchParams({ offset, limit: LIMIT });
     const state = $("grid-state").value;
-    if (state === "changed") p.set("changed", "true"); else if (state) p.set("state", state);
+    if (state === "changed") p.set("changed", "true");
+    else if (state === "suspected") { p.set("suspected", "true"); p.set("order", "suspicion"); }
+    else if (state === "uncertain") { p.set("state", "unlabelled"); p.set("order", "uncertainty"); }
+    else if (state) p.set("state", state);
     if ($("grid-class").value) p.set("label", $("grid-class").value);
     if ($("grid-search").value.trim()) p.set("q", $("grid-search").value.trim());
     return p.toString();
@@ -101,6 +106,31 @@
     refreshClasses();
   }
 
+  /** The selection's suggestions accepted (a label check's where it doubts the label, else the model's), or the
+      doubted labels kept. */
+  async function decide(accept) {
+    const chosen = items.filter((im) => selected.has(im.id));
+    const doubted = chosen.filter(doubt);
+    const kind = doubted.length ? "error" : "model";
+    const picked = doubted.length ? doubted : chosen.filter((im) => im.suggestion);
+    if (!picked.length) { flash(accept ? "No suggestion in the selection." : "No doubted label in the selection.", true); return; }
+    if (!accept && kind !== "error") { flash("No doubted label in the selection.", true); return; }
+    flash("");
+    if (accept) {
+      const res = await post(`${base}/suggestions/accept`, { images: picked.map((im) => ({ id: im.id, revision: im.revision })), kind });
+      if (res.conflicts.length) flash(`${res.conflicts.length} image(s) were changed by someone else meanwhile and kept their label.`);
+      $("grid-status").textContent = `${res.changed.length} suggestion(s) accepted.`;
+    } else {
+      await api(`${base}/suggestions/keep`, { method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ images: picked.map((im) => im.id) }) });
+      $("grid-status").textContent = `${picked.length} label(s) kept.`;
+    }
+    const note = $("grid-status").textContent;
+    await load(false);
+    $("grid-status").textContent = `${note} ${$("grid-status").textContent}`;
+    refreshClasses();
+  }
+
   function columns() {
     const t = tiles();
     if (t.length < 2) return 1;
@@ -122,6 +152,7 @@
     else if (k === "a" && (ev.ctrlKey || ev.metaKey)) { range(0, items.length - 1, null); paint(); }
     else if (k === "escape") { selected = new Set(); paint(); }
     else if (k === "0" && !ev.ctrlKey) assign(null, true);
+    else if (k === "enter") decide(true);
     else {
       const c = !ev.ctrlKey && !ev.metaKey && classes.find((x) => x.key && x.key === k);
       if (!c) return;
@@ -130,6 +161,8 @@
     ev.preventDefault();
   });
   $("grid").addEventListener("focus", (ev) => { if (ev.target === $("grid") && tiles()[focus]) tiles()[focus].focus(); });
+  $("accept-selected").addEventListener("click", () => decide(true).catch((e) => flash(e.message)));
+  $("keep-selected").addEventListener("click", () => decide(false).catch((e) => flash(e.message)));
   $("page-prev").addEventListener("click", () => { offset = Math.max(0, offset - LIMIT); load(); });
   $("page-next").addEventListener("click", () => { offset += LIMIT; load(); });
   let typing = null;

@@ -115,12 +115,49 @@
     } catch (e) { $("cut-version").disabled = false; throw e; }
   }));
 
+  /** Follow a job to its end in the "Improve the labels" status line. */
+  function follow(job, what) {
+    $("improve-status").textContent = `${what}: queued…`;
+    events(`/jobs/${job.id}/events`, (kind, data) => {
+      if (kind === "progress" && data.stage) $("improve-status").textContent = `${what}: ${data.stage}${data.total ? ` ${data.done} of ${data.total}` : ""}…`;
+      if (kind === "status") $("improve-status").textContent = `${what}: ${data.status}${data.error ? ` (${data.error})` : ""}`;
+    }, async () => {
+      const done = await api(`/jobs/${job.id}`);
+      const p = done.params || {};
+      $("improve-status").textContent = `${what}: ${done.status}` + (done.error ? ` (${done.error})` : "") +
+        (p.stored !== undefined ? ` · ${p.stored} image(s) with a suggestion` : "") + (p.added !== undefined ? ` · ${p.added} image(s) added` : "");
+      await progress();
+    });
+  }
+
+  async function models() {
+    const list = await api("/models").catch(() => []);
+    for (const sel of [$("suggest-model"), $("capture-model")]) {
+      sel.textContent = "";
+      if (!list.length) sel.append(h("option", { value: "" }, "No deployed model yet"));
+      sel.append(...list.map((m) => h("option", { value: m.name }, m.name)));
+    }
+  }
+
+  $("suggest-form").addEventListener("submit", act(async () => {
+    follow(await post(`${base}/suggestions`, { model: $("suggest-model").value }), "Suggestions");
+  }));
+  $("check-form").addEventListener("submit", act(async () => {
+    follow(await post(`${base}/label-check`, { folds: parseInt($("check-folds").value, 10), epochs: parseInt($("check-epochs").value, 10),
+      imgsz: parseInt($("check-imgsz").value, 10) }), "Label check");
+  }));
+  $("capture-form").addEventListener("submit", act(async () => {
+    follow(await post(`${base}/captures/import`, { model: $("capture-model").value }), "Captured images");
+  }));
+
   async function start() {
     const ds = await api(base);
     if (ds.status === "preparing") { setTimeout(start, 1000); return; }
     if (ds.status !== "labelling" && ds.status !== "ready") return;
     $("labelling").hidden = false;
     $("versions-section").hidden = false;
+    $("improve").hidden = false;
+    models();
     await progress();
     await versions();
   }

@@ -43,6 +43,7 @@
     if (imgsz && imgsz !== p.args.imgsz) body.imgsz = imgsz;
     if ($("aug").value !== p.aug) body.aug = $("aug").value;
     if ($("balance").value !== (p.balance || "auto")) body.balance = $("balance").value;
+    if ($("version").value) body.version = parseInt($("version").value, 10);
     $("start").disabled = true;
     try {
       const job = await post("/jobs", body);
@@ -62,9 +63,22 @@
     for (const p of presets.presets) $("preset").append(h("option", { value: p.name, selected: p.name === "small-fast" }, p.name));
     for (const a of Object.keys(presets.augmentations)) $("aug").append(h("option", { value: a }, a));
     showPreset();
+    await versions();
+  }
+
+  /** The chosen dataset's versions (a dataset labelled in the studio); "the latest" by default. */
+  async function versions() {
+    const sel = $("version");
+    sel.textContent = "";
+    sel.append(h("option", { value: "" }, "The latest"));
+    if (!$("dataset").value) return;
+    const ready = (await api(`/datasets/${encodeURIComponent($("dataset").value)}/versions`).catch(() => []))
+      .filter((v) => v.status === "ready");
+    for (const v of ready.reverse()) sel.append(h("option", { value: v.number }, `v${v.number} (${v.images} images)`));
   }
 
   $("preset").addEventListener("change", showPreset);
+  $("dataset").addEventListener("change", versions);
   $("aug").addEventListener("change", showArgs);
   $("epochs").addEventListener("input", showArgs);
   $("imgsz").addEventListener("input", showArgs);
