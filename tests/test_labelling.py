@@ -186,6 +186,14 @@ def test_versions_keep_their_splits_record_what_changed_and_are_trained_on(studi
     assert done["status"] == "completed", done
     record = studio.api("GET", f"/runs/{run}").json()
     assert "partial@v1" in str(record)
+    later = studio.train(partial, epochs=1)  # the latest version (2) by default
+    finished = studio.wait(f"/jobs/{later['id']}", lambda j: j["status"] not in ("queued", "running"), 600)
+    assert finished["status"] == "completed", finished
+    both = studio.api("GET", "/compare", params={"runs": [run, later["run"]]}).json()
+    test_images = sum(1 for im in all_images(studio, partial) if im["split"] == "test" and im["state"] == "labelled")
+    assert both["images"] == test_images and [r["dataset"] for r in both["runs"]] == ["partial@v1", "partial@v2"]
+    assert set(both["recall_change"]) == {"blue", "green", "red"}
+    assert studio.api("GET", "/compare", params={"runs": [run]}).status_code == 422
 
 
 def test_the_loop_suggestions_by_uncertainty_suspected_errors_and_captured_images(studio):
@@ -210,11 +218,16 @@ def test_the_loop_suggestions_by_uncertainty_suspected_errors_and_captured_image
         "status"] == "completed"
     queue = all_images(studio, ds, state="unlabelled", order="uncertainty")
     assert len(queue) == 6 and all(im["suggestion"] and im["suggestion"]["source"].startswith("run ") for im in queue)
-    margins = [im["suggestion"]["margin"] for im in queue]
-    assert margins == sorted(margins)  # the hardest first
+    by_class: dict[str, list[float]] = {}
+    for im in queue:
+        by_class.setdefault(im["suggestion"]["label"], []).append(im["suggestion"]["margin"])
+    assert all(m == sorted(m) for m in by_class.values())  # each suggested class's hardest first...
+    assert len({im["suggestion"]["label"] for im in queue[:len(by_class)]}) == len(by_class)  # ...in turns
     sure = all_images(studio, ds, state="unlabelled", order="confidence")
-    assert [im["suggestion"]["confidence"] for im in sure] == sorted(
-        (im["suggestion"]["confidence"] for im in sure), reverse=True)
+    firsts: dict[str, float] = {}
+    for im in sure:
+        firsts.setdefault(im["suggestion"]["label"], im["suggestion"]["confidence"])
+    assert all(firsts[im["suggestion"]["label"]] >= im["suggestion"]["confidence"] for im in sure)
     chosen = queue[:2]
     accepted = studio.api("POST", f"/datasets/{ds}/suggestions/accept", json={
         "images": [{"id": im["id"], "revision": im["revision"]} for im in chosen], "kind": "model"}).json()

@@ -36,6 +36,10 @@ class CheckOptions(BaseModel):
     name: str | None = None
     seed: int = 0
     quiet: bool = False
+    cpus_per_fold: int = Field(default=0, ge=0, description="Inside a Ray job (the studio's): each fold is a Ray "
+                               "task reserving this many CPUs (and `gpus_per_fold` GPUs), so folds train in "
+                               "parallel where the cluster has room; 0: one after another in this process")
+    gpus_per_fold: float = Field(default=0.0, ge=0)
 
 
 class Suspect(BaseModel):
@@ -67,20 +71,41 @@ def _folds(y: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, np.nd
     return out
 
 
-def _fold_probs(opts: CheckOptions, folder: Path, paths: list[str], y: np.ndarray, k: int) -> np.ndarray:
+def _fold(opts: CheckOptions, folder: Path, paths: list[str], f: int, tr: np.ndarray, va: np.ndarray,
+          held: np.ndarray) -> np.ndarray:
+    """Fold `f`: a model trained on `tr` (best epoch picked on `va`) predicting `held`: their probabilities."""
+    import os
+
+    from yolocls.core.limits import CPU_THREADS_ENV
     from yolocls.evaluation.torch_predictor import TorchPredictor
     from yolocls.training.runner import TrainOptions, train
 
+    if opts.cpus_per_fold:  # a Ray task: train with the CPUs it reserved
+        os.environ[CPU_THREADS_ENV] = str(opts.cpus_per_fold)
+    log(f"fold {f}/{opts.folds}: training on {len(tr)} images, predicting {len(held)}", opts.quiet)
+    assignment = {paths[i]: "train" for i in tr} | {paths[i]: "val" for i in va}
+    fold_data = folder / "data" / f"fold{f}"
+    write_assigned(opts.data, fold_data, assignment, f"fold {f} of {opts.folds} of {opts.data.name}")
+    run_dir, _ = train(TrainOptions.model_validate({**opts.train, "data": fold_data, "runs_dir": folder / "runs",
+                                                    "name": f"fold{f}", "report": False, "quiet": opts.quiet}))
+    model = TorchPredictor(weights_path(run_dir, "best"), opts.train.get("device") or "auto")
+    return predict_paths(model, [opts.data / paths[i] for i in held])
+
+
+def _fold_probs(opts: CheckOptions, folder: Path, paths: list[str], y: np.ndarray, k: int) -> np.ndarray:
+    """Every image's out-of-sample probabilities: the folds one after another, or as parallel Ray tasks."""
     probs = np.zeros((len(paths), k), np.float32)
-    for f, (tr, va, held) in enumerate(_folds(y, opts.folds, opts.seed), 1):
-        log(f"fold {f}/{opts.folds}: training on {len(tr)} images, predicting {len(held)}", opts.quiet)
-        assignment = {paths[i]: "train" for i in tr} | {paths[i]: "val" for i in va}
-        fold_data = folder / "data" / f"fold{f}"
-        write_assigned(opts.data, fold_data, assignment, f"fold {f} of {opts.folds} of {opts.data.name}")
-        run_dir, _ = train(TrainOptions.model_validate({**opts.train, "data": fold_data, "runs_dir": folder / "runs",
-                                                        "name": f"fold{f}", "report": False, "quiet": opts.quiet}))
-        model = TorchPredictor(weights_path(run_dir, "best"), opts.train.get("device") or "auto")
-        probs[held] = predict_paths(model, [opts.data / paths[i] for i in held])
+    folds = list(enumerate(_folds(y, opts.folds, opts.seed), 1))
+    if opts.cpus_per_fold:
+        import ray
+
+        remote = ray.remote(num_cpus=opts.cpus_per_fold, num_gpus=opts.gpus_per_fold)(_fold)
+        waiting = [remote.remote(opts, folder, paths, f, tr, va, held) for f, (tr, va, held) in folds]
+        for (_, (_, _, held)), fold_probs in zip(folds, ray.get(waiting)):
+            probs[held] = fold_probs
+        return probs
+    for f, (tr, va, held) in folds:
+        probs[held] = _fold(opts, folder, paths, f, tr, va, held)
     return probs
 
 

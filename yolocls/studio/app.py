@@ -15,6 +15,7 @@ from yolocls import __version__
 from yolocls.serving.engine import LimitAndMeasure, Metrics, add_error_handlers
 from yolocls.studio.api import (
     classes,
+    compare,
     curves,
     datasets,
     jobs,
@@ -102,7 +103,7 @@ def create_studio_app(settings: StudioSettings | None = None) -> FastAPI:
 
     api = APIRouter(prefix="/api/v1", dependencies=[Depends(require_key)])
     for module in (datasets, labels, classes, versions, suggest, curves, sweeps, jobs, runs, relabel, models,
-                   presets, status):
+                   presets, status, compare):
         api.include_router(module.router)
     app.include_router(api)
     add_web(app)  # the browser UI at /, built on the routes above

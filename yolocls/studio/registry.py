@@ -77,6 +77,10 @@ class Registry:
                          versions=[version_out(r) for r in rows if r.model == n]) for n in names]
 
     def _row(self, model: str, version: int | None) -> ModelVersionRow:
+        return self.version(model, version)
+
+    def version(self, model: str, version: int | None) -> ModelVersionRow:
+        """A model's version (its default when `version` is None); 404 when there is none."""
         with self.db.session() as s:
             query = select(ModelVersionRow).where(ModelVersionRow.model == model)
             query = query.where(ModelVersionRow.version == version) if version is not None \

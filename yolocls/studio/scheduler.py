@@ -128,7 +128,7 @@ class Scheduler(LabelJobs, Recovery):
         options = {**worker_options(job, self.settings.home, self.runs_dir, self.progress_path(job.id)),
                    "started_file": str(self.started_path(job.id)), "studio_version": __version__}
         gpus, cpus = 0, 1
-        if job.kind in TRAINS and job.kind != JobKind.SWEEP:  # a sweep's trials reserve their own
+        if job.kind in TRAINS and job.kind not in (JobKind.SWEEP, JobKind.LABEL_CHECK):  # they reserve per task
             gpus = gpus_wanted(device_of(job)) if self.engine.resources.gpus >= 1 else 0
             cpus = training_cpus(self.engine.resources, self.settings.train_cpus, self.settings.cpu_training_slots,
                                  gpus, spare=self.engine.extra_cpus)

@@ -43,7 +43,7 @@ def worker_options(job: JobRow, home: Path, runs_dir: Path, progress_file: Path)
 def device_of(job: JobRow) -> str | None:
     """The device a job that trains asked for."""
     options = job.params["options"]
-    if job.kind == JobKind.SWEEP:
-        return "cpu"  # the sweep's own task trains nothing: its trials reserve their CPUs/GPUs
+    if job.kind in (JobKind.SWEEP, JobKind.LABEL_CHECK):
+        return "cpu"  # the job's own task trains nothing: its trials (folds) reserve their CPUs/GPUs
     return options["train"].get("device") if job.kind in (JobKind.CURVE, JobKind.LABEL_CHECK) \
         else options.get("device")

@@ -104,7 +104,10 @@ def ordered(query: Any, order: str) -> Any:
         model = aliased(SuggestionRow)
         query = query.outerjoin(model, and_(model.image_id == ImageRow.id, model.kind == "model"))
         key = model.margin.asc() if order == "uncertainty" else model.confidence.desc()
-        return query.order_by(model.image_id.is_(None), key, ImageRow.id)
+        # taken in turns from each suggested class (its least sure, or surest, first): a page of the queue is not
+        # all one pair of classes the model confuses, and every class gets its hard cases labelled
+        turn = func.row_number().over(partition_by=model.label, order_by=key)
+        return query.order_by(model.image_id.is_(None), turn, key, ImageRow.id)
     if order == "suspicion":
         error = aliased(SuggestionRow)
         query = query.outerjoin(error, and_(error.image_id == ImageRow.id, error.kind == "error"))

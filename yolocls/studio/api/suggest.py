@@ -15,9 +15,11 @@ from yolocls.studio.api.jobs import checked_dataset, train_fields
 from yolocls.studio.api.labels import working_copy
 from yolocls.studio.errors import Conflict, Invalid, NotFound
 from yolocls.studio.job_events import new_id
-from yolocls.studio.jobmodel import JobKind
+from yolocls.studio.jobmodel import JobKind, gpus_wanted
 from yolocls.studio.label_schemas import MAX_BULK, BulkResult, ImageRef
 from yolocls.studio.models import SuggestionRow
+from yolocls.studio.placement import training_cpus
+from yolocls.studio.runs import run_folder
 from yolocls.studio.schemas import JobCreate, JobOut
 from yolocls.studio.service import Studio, studio_of
 from yolocls.studio.suggestions import WORK, of_images, write_targets
@@ -43,13 +45,13 @@ def _model_source(studio: Studio, req: SuggestRequest) -> tuple[dict[str, str], 
     if (req.model is None) == (req.run is None):
         raise Invalid("give a deployed `model` (and optionally its `version`) or a `run`")
     if req.model is not None:
-        row = studio.registry._row(req.model, req.version)
+        row = studio.registry.version(req.model, req.version)
         path = Path(row.path)
         file = str(path.relative_to(studio.settings.home)) if path.is_relative_to(studio.settings.home) else str(path)
         return {"model_file": file}, f"model {row.model} v{row.version}"
-    run_dir = studio.scheduler.runs_dir / Path(str(req.run)).name
+    run_dir = run_folder(studio.scheduler.runs_dir, str(req.run))  # 404 for a name that is not a run
     weights = weights_path(run_dir, "best")
-    if not run_dir.is_dir() or not weights.is_file():
+    if not weights.is_file():
         raise NotFound(f"run: '{req.run}' has no trained weights (weights/best.pt)")
     return {"weights": str(weights.relative_to(studio.settings.home))}, f"run {run_dir.name}"
 
@@ -88,8 +90,14 @@ def label_check(request: Request, dataset_id: str, req: LabelCheckRequest) -> Jo
     if number is None:
         raise Conflict("the dataset has no version yet; cut one first")
     job_id = new_id()
-    options = {"data": folder, "folds": req.folds, "train": train_fields(req),
-               "name": f"{dataset.name}-v{number}-labels-{job_id}"}
+    # the job itself holds one CPU; each fold is a Ray task reserving what a training job would (parallel folds
+    # where the cluster has room for several)
+    resources = studio.engine.resources
+    gpus = gpus_wanted(req.device) if resources.gpus >= 1 else 0
+    cpus = training_cpus(resources, studio.settings.train_cpus, studio.settings.cpu_training_slots, gpus,
+                         spare=studio.engine.extra_cpus)
+    options = {"data": folder, "folds": req.folds, "train": train_fields(req), "cpus_per_fold": cpus,
+               "gpus_per_fold": gpus, "name": f"{dataset.name}-v{number}-labels-{job_id}"}
     with studio.db.session() as s:
         studio.scheduler.queue_job(s, JobKind.LABEL_CHECK, job_id, dataset_id=dataset_id,
                                    params={"options": options, "version": number})
@@ -159,7 +167,7 @@ def import_captures(request: Request, dataset_id: str, body: CaptureImport) -> J
     studio = studio_of(request)
     studio.check_queue()
     row = working_copy(studio, dataset_id)
-    studio.registry._row(body.model, None)  # 404 for a model that does not exist
+    studio.registry.version(body.model, None)  # 404 for a model that does not exist
     folder = studio.registry.captures.folder / body.model
     if not folder.is_dir() or not any(folder.iterdir()):
         raise Conflict(f"model '{body.model}' has captured nothing yet (turn capture on: PUT /models/{body.model}"

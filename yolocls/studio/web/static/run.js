@@ -93,9 +93,10 @@
       const pred = p.predictions ? p.predictions.pred[i] : null;
       const conf = p.predictions ? p.predictions.confidence[i] : null;
       const right = pred === im.true;
-      box.append(h("figure", { class: `thumb ${right ? "right" : "wrong"}` }, img(runImage(run, im.path, 192), im.path),
+      box.append(h("figure", { class: `thumb ${right ? "right" : "wrong"}`, "data-path": im.path }, img(runImage(run, im.path, 192), im.path),
         h("figcaption", {}, `true ${im.true}`, h("br"), `pred ${pred} (${num(conf, 2)})`, right ? "" : h("span", { class: "visually-hidden" }, " wrong"))));
     });
+    if (!p.epochs.length || p.epoch === p.epochs[p.epochs.length - 1]) relabelIn(box);  // once, at the last epoch
   }
 
   let cm = null;

@@ -69,6 +69,25 @@
     Studio.lineChart($("cmp-f1"), "Val macro F1", "F1", { range: [0, 1] }).update(x, series("f1"));
     Studio.lineChart($("cmp-train"), "Train loss", "loss").update(x, series("train_loss"));
     $("comparison").scrollIntoView();
+    sameImages(names);
+  }
+
+  /** Test top-1 and per-class recall on the test images every selected run shares (stable splits across
+      dataset versions), and the change from the first selected run to the last. */
+  async function sameImages(names) {
+    const t = $("cmp-classes");
+    t.textContent = "";
+    let c;
+    try { c = await api(`/compare?${names.map((n) => `runs=${encodeURIComponent(n)}`).join("&")}`); }
+    catch (e) { $("cmp-common").textContent = e.message; return; }
+    $("cmp-common").textContent = `${c.images} test images shared by the ${c.runs.length} runs: ` +
+      c.runs.map((r) => `${r.run} (${r.dataset}) top-1 ${Studio.pct(r.top1)}`).join(" · ");
+    const classes = Object.keys(c.recall_change);
+    t.append(h("thead", {}, h("tr", {}, h("th", {}, "class"), c.runs.map((r) => h("th", { class: "num" }, `recall ${r.dataset}`)),
+      h("th", { class: "num" }, "change"))),
+      h("tbody", {}, classes.map((cls) => h("tr", {}, h("th", {}, cls), c.runs.map((r) => h("td", { class: "num" }, Studio.pct(r.recall[cls]))),
+        h("td", { class: `num ${c.recall_change[cls] > 0 ? "ok" : c.recall_change[cls] < 0 ? "error" : ""}` },
+          `${c.recall_change[cls] > 0 ? "+" : ""}${(100 * c.recall_change[cls]).toFixed(1)} points`)))));
   }
 
   $("compare").addEventListener("click", compare);
