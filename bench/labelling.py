@@ -32,9 +32,8 @@ import psutil
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 from bench.fmnist import CLASSES, require, split  # noqa: E402
+from bench.pages import first_render  # noqa: E402
 from tests.helpers import Studio  # noqa: E402
-
-CHROMIUM, DRIVER = shutil.which("chromium") or "/usr/bin/chromium", shutil.which("chromedriver")
 
 
 def unlabelled_zip(n: int, folder: Path) -> tuple[bytes, dict[str, str]]:
@@ -72,31 +71,8 @@ class PeakRSS(threading.Thread):
 
 def grid_page(url: str) -> tuple[float, int] | None:
     """(seconds to the first render, bytes transferred before scrolling) of the grid in headless Chromium."""
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.support.ui import WebDriverWait
-    except ImportError:
-        return None
-    if DRIVER is None:
-        return None
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1000"):
-        opts.add_argument(arg)
-    driver = webdriver.Chrome(options=opts, service=webdriver.ChromeService(executable_path=DRIVER))
-    try:
-        driver.get(url)
-        WebDriverWait(driver, 60, poll_frequency=0.02).until(lambda d: d.execute_script(
-            "return document.querySelectorAll('#grid li img').length > 0 && "
-            "!document.getElementById('grid-status').textContent.startsWith('Loading')"))
-        rendered = driver.execute_script("return performance.now() / 1000")
-        time.sleep(2)  # whatever loads without scrolling
-        sent = driver.execute_script(
-            "const n = performance.getEntriesByType('navigation')[0];"
-            "return n.transferSize + performance.getEntriesByType('resource').reduce((a, r) => a + r.transferSize, 0)")
-        return float(rendered), int(sent)
-    finally:
-        driver.quit()
+    return first_render(url, "return document.querySelectorAll('#grid li img').length > 0 && "
+                        "!document.getElementById('grid-status').textContent.startsWith('Loading')")
 
 
 def main() -> int:

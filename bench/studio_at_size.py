@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
-import shutil
 import statistics
 import sys
 import tempfile
@@ -34,10 +33,9 @@ import httpx
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+from bench.pages import first_render  # noqa: E402
 from bench.studio_vs_cli import fmnist_zip  # noqa: E402
 from tests.helpers import Studio, png_bytes  # noqa: E402
-
-CHROMIUM, DRIVER = shutil.which("chromium") or "/usr/bin/chromium", shutil.which("chromedriver")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -106,31 +104,8 @@ def predict_while(url: str, image: bytes, seconds: float, base: str, paths: list
 
 def dataset_page(url: str) -> tuple[float, int] | None:
     """(seconds to the first render, bytes transferred before scrolling) in headless Chromium."""
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.support.ui import WebDriverWait
-    except ImportError:
-        return None
-    if DRIVER is None:
-        return None
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1000"):
-        opts.add_argument(arg)
-    driver = webdriver.Chrome(options=opts, service=webdriver.ChromeService(executable_path=DRIVER))
-    try:
-        driver.get(url)
-        WebDriverWait(driver, 60, poll_frequency=0.02).until(lambda d: d.execute_script(
-            "const s = document.getElementById('summary'); return s && s.textContent !== 'Loading…' && "
-            "document.querySelectorAll('#samples img').length > 0"))
-        rendered = driver.execute_script("return performance.now() / 1000")
-        time.sleep(2)  # whatever loads without scrolling
-        sent = driver.execute_script(
-            "const n = performance.getEntriesByType('navigation')[0];"
-            "return n.transferSize + performance.getEntriesByType('resource').reduce((a, r) => a + r.transferSize, 0)")
-        return float(rendered), int(sent)
-    finally:
-        driver.quit()
+    return first_render(url, "const s = document.getElementById('summary'); return s && s.textContent !== "
+                        "'Loading…' && document.querySelectorAll('#samples img').length > 0")
 
 
 def main() -> int:

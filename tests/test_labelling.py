@@ -233,6 +233,8 @@ def test_the_loop_suggestions_by_uncertainty_suspected_errors_and_captured_image
         "images": [{"id": im["id"], "revision": im["revision"]} for im in chosen], "kind": "model"}).json()
     assert [im["label"] for im in accepted["changed"]] == [im["suggestion"]["label"] for im in chosen]
 
+    too_many = studio.api("POST", f"/datasets/{ds}/label-check", json={"folds": 7})  # blue has 6 images in v1
+    assert too_many.status_code == 422 and "'blue' (6)" in too_many.json()["detail"], too_many.text
     check = studio.api("POST", f"/datasets/{ds}/label-check", json={
         "folds": 2, "epochs": 1, "imgsz": 32, "batch": 8, "device": "cpu", "aug": "none",
         "set": {"warmup_epochs": 0, "workers": 0}})

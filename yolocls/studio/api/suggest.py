@@ -23,7 +23,7 @@ from yolocls.studio.runs import run_folder
 from yolocls.studio.schemas import JobCreate, JobOut
 from yolocls.studio.service import Studio, studio_of
 from yolocls.studio.suggestions import WORK, of_images, write_targets
-from yolocls.studio.versions import train_folder
+from yolocls.studio.versions import train_folder, version_row
 from yolocls.studio.workcopy import add_classes, editing, image_out, image_row, write
 from yolocls.training.rundir import weights_path
 
@@ -87,8 +87,15 @@ def label_check(request: Request, dataset_id: str, req: LabelCheckRequest) -> Jo
     working_copy(studio, dataset_id)
     with studio.db.session() as s:
         folder, number = train_folder(s, dataset, req.version)
+        counts = version_row(s, dataset_id, number).counts if number is not None else {}
     if number is None:
         raise Conflict("the dataset has no version yet; cut one first")
+    small = {c: n for c, n in (counts or {}).items() if n < req.folds}
+    if small:
+        listed = ", ".join(f"'{c}' ({n})" for c, n in sorted(small.items()))
+        raise Invalid(f"folds: {req.folds}-fold cross-validation needs {req.folds} images of every class; version "
+                      f"{number} has fewer of {listed}: label more of them, or ask for folds: "
+                      f"{max(2, min(small.values()))}")
     job_id = new_id()
     # the job itself holds one CPU; each fold is a Ray task reserving what a training job would (parallel folds
     # where the cluster has room for several)
