@@ -570,12 +570,14 @@ def test_suggestion_and_suspected_error_queues_and_captured_images_in_the_browse
     browser.get_log("performance")
     open_with_key(browser, f"{studio.url}/datasets/{ds}")
     wait_for(browser, lambda d: "queuemodel" in text(d, "#suggest-model"), what="models listed")
+    Select(browser.find_element(By.ID, "suggest-model")).select_by_value("queuemodel")  # other tests deploy too
     browser.find_element(By.CSS_SELECTOR, "#suggest-form button").click()
     wait_for(browser, lambda d: "image(s) with a suggestion" in text(d, "#improve-status"), 120, "suggestions")
     assert studio.api("PUT", "/models/queuemodel/capture", json={"enabled": True, "below": 1.0}).status_code == 200
     for k in range(2):
         studio.api("POST", "/models/queuemodel/predict", files={"file": ("x.png", png_bytes(1, 990 + k), "image/png")})
     studio.wait("/models/queuemodel/captures", lambda c: c["count"] == 2, timeout=30)
+    Select(browser.find_element(By.ID, "capture-model")).select_by_value("queuemodel")
     browser.find_element(By.CSS_SELECTOR, "#capture-form button").click()
     wait_for(browser, lambda d: "2 image(s) added" in text(d, "#improve-status"), 120, "captured images imported")
     shot(browser, "dataset-improve")
