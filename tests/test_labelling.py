@@ -272,6 +272,11 @@ def test_the_loop_suggestions_by_uncertainty_suspected_errors_and_captured_image
     again = studio.api("POST", f"/datasets/{ds}/captures/import", json={"model": "loopmodel"}).json()
     assert studio.wait(f"/jobs/{again['id']}", lambda j: j["status"] not in ("queued", "running"))[
         "params"]["added"] == 0  # the same bytes are not added twice
+    made = [studio.home / ".studio" / "pool" / ds, studio.home / ".studio" / "versions" / ds,
+            studio.home / "datasets" / "loop@v1"]
+    assert all(p.exists() for p in made)
+    assert studio.api("DELETE", f"/datasets/{ds}").status_code == 204
+    assert not any(p.exists() for p in made)  # the pool, the snapshots and every version go with the dataset
 
 
 def test_a_dataset_uploaded_labelled_becomes_version_1_of_its_labels(studio):
