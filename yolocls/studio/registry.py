@@ -76,9 +76,6 @@ class Registry:
                                                       None),
                          versions=[version_out(r) for r in rows if r.model == n]) for n in names]
 
-    def _row(self, model: str, version: int | None) -> ModelVersionRow:
-        return self.version(model, version)
-
     def version(self, model: str, version: int | None) -> ModelVersionRow:
         """A model's version (its default when `version` is None); 404 when there is none."""
         with self.db.session() as s:
@@ -93,10 +90,10 @@ class Registry:
 
     def list_versions(self, model: str) -> None:
         """Nothing, for a model with versions; 404 otherwise."""
-        self._row(model, None)
+        self.version(model, None)
 
     def set_default(self, model: str, version: int) -> ModelOut:
-        self._row(model, version)
+        self.version(model, version)
         with self.db.session() as s:
             for row in s.scalars(select(ModelVersionRow).where(ModelVersionRow.model == model)):
                 row.is_default = row.version == version
@@ -104,7 +101,7 @@ class Registry:
 
     async def state(self, model: str, version: int | None) -> ServingState:
         """The loaded version (loading it on first use)."""
-        row = await asyncio.to_thread(self._row, model, version)
+        row = await asyncio.to_thread(self.version, model, version)
         async with self._lock:
             if row.id not in self.loaded:
                 settings = ServeSettings(model=Path(row.path))  # type: ignore[call-arg]
@@ -119,7 +116,7 @@ class Registry:
 
     async def set_capture(self, model: str, config: CaptureConfig) -> None:
         """Save a model's capture setting and apply it to its loaded versions (in place: no request dropped)."""
-        await asyncio.to_thread(self._row, model, None)  # 404 for an unknown model
+        await asyncio.to_thread(self.version, model, None)  # 404 for an unknown model
         await asyncio.to_thread(self.captures.save, model, config)
         async with self._lock:
             with self.db.session() as s:

@@ -212,7 +212,3 @@ def train_folder(s: Session, dataset: DatasetRow, number: int | None) -> tuple[s
     if row.status != "ready":
         raise Conflict(f"version {row.number} is {row.status}" + (f" ({row.error})" if row.error else ""))
     return row.folder, row.number
-
-
-def snapshot_path(settings: StudioSettings, row: VersionRow) -> Path:
-    return settings.home / str(row.snapshot)

@@ -94,9 +94,6 @@ def where(dataset_id: str, state: str | None = None, label: str | None = None, q
     return and_(*terms)
 
 
-ORDERS = ("id", "uncertainty", "confidence", "suspicion")
-
-
 def ordered(query: Any, order: str) -> Any:
     """Images by id; by the model's uncertainty (smallest margin first) or confidence (largest first), images
     without a suggestion last; or most suspect label first."""
