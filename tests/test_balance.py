@@ -69,3 +69,36 @@ def test_balance_modes_train_and_change_the_loss(tmp_path):
         assert saved["requested"] == mode and saved["mode"] == ("weights" if mode == "auto" else mode)
     assert losses["auto"] == pytest.approx(losses["weights"])  # the same choice, the same run
     assert abs(losses["weights"] - losses["none"]) > 1e-4 and abs(losses["sampler"] - losses["none"]) > 1e-4, losses
+
+
+def test_label_smoothing_is_applied_by_the_runs_loss_not_dropped(tmp_path):
+    """Ultralytics 8.4 drops `label_smoothing` with a warning; yolocls applies it in the run's loss: the training
+    process's criterion smooths with the run's value (a smoothed loss of confident right answers is higher),
+    run.json records it, and Ultralytics' own args.yaml never receives the key."""
+    import torch
+    import yaml
+
+    from yolocls.training.runner import TrainOptions, train
+
+    data = make_learnable_dataset(tmp_path, per_class=(16, 16, 16))
+    confident = {"cls": torch.tensor([0, 1]), "logits": torch.tensor([[9.0, 0.0, 0.0], [0.0, 9.0, 0.0]])}
+    seen = {}
+
+    def grab(trainer):
+        criterion = getattr(trainer.model, "criterion", None) or trainer.model.init_criterion()  # Ultralytics': lazy
+        seen[trainer.args.name] = float(criterion(confident["logits"], {"cls": confident["cls"]})[0])
+
+    for smoothing in (0.0, 0.3):
+        name = f"ls{smoothing}"
+        run_dir, record = train(TrainOptions(data=data, epochs=1, imgsz=32, batch=8, device="cpu", pretrained=False,
+                                             runs_dir=tmp_path / "runs", name=name, quiet=True, report=False,
+                                             aug="none", balance="none",
+                                             set=["warmup_epochs=0", "workers=0", f"label_smoothing={smoothing}"]),
+                                extra=[("on_train_start", grab)])
+        assert record.status == "completed"
+        assert json.loads((run_dir / "run.json").read_text())["args"]["label_smoothing"] == smoothing
+        assert "label_smoothing" not in yaml.safe_load((run_dir / "args.yaml").read_text())
+    expected = {name: float(torch.nn.functional.cross_entropy(confident["logits"], confident["cls"],
+                                                               label_smoothing=ls)) for name, ls in
+                (("ls0.0", 0.0), ("ls0.3", 0.3))}
+    assert seen == pytest.approx(expected) and seen["ls0.3"] > seen["ls0.0"] + 1.0, seen

@@ -53,7 +53,7 @@ def ddp_state(data: Path, runs: Path, epochs: int) -> tuple[str, Path]:
     hooks = ultralytics_callbacks.get_default_callbacks()
     for event, callback in run_callbacks(record, run_dir, True, InterruptGuard(), stop_file=True):
         hooks[event].append(callback)
-    trainer = YoloclsTrainer(overrides={**train_args, "model": model_path}, _callbacks=hooks)
+    trainer = YoloclsTrainer(overrides={**runner.ultralytics_args(train_args), "model": model_path}, _callbacks=hooks)
     return generate_ddp_file(trainer), run_dir
 
 

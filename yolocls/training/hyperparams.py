@@ -68,6 +68,16 @@ class Hyperparams(BaseModel):
 ALLOWED_KEYS: frozenset[str] = frozenset(Hyperparams.model_fields)
 
 
+# Keys yolocls applies itself, never passed to Ultralytics: its 8.4 release dropped `label_smoothing` (with a
+# warning, doing nothing); the trainer's loss (`training.trainer.RunLoss`) smooths the labels instead.
+YOLOCLS_KEYS = frozenset({"label_smoothing"})
+
+
+def ultralytics_args(args: dict[str, Any]) -> dict[str, Any]:
+    """The training arguments to hand Ultralytics: `args` less the keys yolocls applies itself."""
+    return {k: v for k, v in args.items() if k not in YOLOCLS_KEYS}
+
+
 NULLABLE_KEYS = frozenset({"auto_augment"})  # null means "off" there; elsewhere a value is required
 # Keys yolocls sets itself from its own flags (never from --set / set).
 RESERVED_KEYS = frozenset({"data", "project", "name", "exist_ok", "resume", "device", "model", "mode", "task"})

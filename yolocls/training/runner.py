@@ -18,7 +18,7 @@ from yolocls.data.manifest import load_manifest, manifest_sha256
 from yolocls.training.balance import describe, resolve_balance
 from yolocls.training.callbacks import Callback, StopRequested, log, run_callbacks
 from yolocls.training.device import cpu_estimate_seconds, format_duration, resolve_device
-from yolocls.training.hyperparams import BATCH_MAX, EPOCHS_MAX, IMGSZ_MAX, IMGSZ_MIN
+from yolocls.training.hyperparams import BATCH_MAX, EPOCHS_MAX, IMGSZ_MAX, IMGSZ_MIN, ultralytics_args
 from yolocls.training.interrupts import InterruptGuard
 from yolocls.training.presets import get_preset, resolve_args
 from yolocls.training.rundir import (
@@ -92,8 +92,10 @@ def _new_run(opts: TrainOptions) -> tuple[RunRecord, Path, str, dict[str, Any]]:
     if device == "cpu":
         n_train = sum(manifest.counts["train"].values())
         est = cpu_estimate_seconds(preset.model, int(args["imgsz"]), n_train, int(args["epochs"]))
-        log(f"warning: no CUDA GPU found, training on CPU (roughly {format_duration(est)} for {args['epochs']} "
-            f"epochs of {n_train} images at {args['imgsz']} px); use a GPU for the full preset", opts.quiet)
+        plan = (f"a time budget of {format_duration(float(args['time']) * 3600)}, the epochs and schedule fitted to "
+                "it, for" if args.get("time") else f"roughly {format_duration(est)} for {args['epochs']} epochs of")
+        log(f"warning: no CUDA GPU found, training on CPU ({plan} {n_train} images at {args['imgsz']} px); use a "
+            "GPU for the full preset", opts.quiet)
     balance = resolve_balance(opts.balance or preset.balance, manifest.classes, manifest.counts["train"])
     log(describe(balance), opts.quiet)
     run_dir = unique_run_dir(opts.runs_dir.expanduser().resolve(), opts.name or f"{data.name}-{opts.preset}")
@@ -151,7 +153,7 @@ def train(opts: TrainOptions, extra: list[tuple[str, Callback]] | None = None) -
         model = YOLO(model_path, task="classify")
         for event, callback in run_callbacks(record, run_dir, opts.quiet, guard, opts.stop_file) + (extra or []):
             model.add_callback(event, callback)
-        model.train(trainer=YoloclsTrainer, **train_args, verbose=not opts.quiet)
+        model.train(trainer=YoloclsTrainer, **ultralytics_args(train_args), verbose=not opts.quiet)
         save_dir = Path(model.trainer.save_dir).resolve() if model.trainer is not None else None
         if save_dir != run_dir:
             raise RunError(f"Ultralytics wrote the run to {save_dir}, not {run_dir}; outputs are there")

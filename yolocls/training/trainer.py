@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from ultralytics.models.yolo.classify import ClassificationTrainer, ClassificationValidator
 
-from yolocls.core.limits import cpu_threads_setting
+from yolocls.core.limits import available_cpus, cpu_threads_setting
 from yolocls.core.runlayout import RUN_RECORD
 from yolocls.training.balance import BalancedSampling, BalanceRecord
 from yolocls.training.interrupts import active_guard, protected_write
@@ -67,32 +67,36 @@ class RecordingValidator(ClassificationValidator):
                 np.concatenate(targets) if targets else np.zeros(0, np.int64))
 
 
-class WeightedClassificationLoss:
-    """Ultralytics' classification loss (cross-entropy, mean over the batch) with per-class weights."""
+class RunLoss:
+    """Ultralytics' classification loss (cross-entropy, mean over the batch) with the run's per-class weights
+    (`--balance weights`) and label smoothing (Ultralytics 8.4 dropped its `label_smoothing` argument)."""
 
-    def __init__(self, weights: Any) -> None:
+    def __init__(self, weights: Any, label_smoothing: float) -> None:
         self.weights = weights
+        self.label_smoothing = label_smoothing
 
     def __call__(self, preds: Any, batch: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
         import torch.nn.functional as F
 
         preds = preds[1] if isinstance(preds, (list, tuple)) else preds
-        loss = F.cross_entropy(preds, batch["cls"], weight=self.weights.to(preds.device, preds.dtype))
+        weight = self.weights.to(preds.device, preds.dtype) if self.weights is not None else None
+        loss = F.cross_entropy(preds, batch["cls"], weight=weight, label_smoothing=self.label_smoothing)
         return loss, {"loss": loss.detach()}
 
 
 class YoloclsTrainer(ClassificationTrainer):
-    """Ultralytics' classification trainer with protected checkpoint writes, a recording validator, and on the CPU
-    the torch threads `YOLOCLS_CPU_THREADS` asks for (a studio job: the CPUs it reserved; Ultralytics' device
-    selection otherwise leaves min(8, cores - 1))."""
+    """Ultralytics' classification trainer with protected checkpoint writes, a recording validator, the run's loss
+    (class weights, label smoothing), and on the CPU every core this process may use for torch (or the threads
+    `YOLOCLS_CPU_THREADS` asks for: a studio job's reserved CPUs). Ultralytics' device selection leaves
+    min(8, cores - 1) threads and loads images in the training process on the CPU: half of a 2-core machine
+    idle (measured, bench/fmnist_preset.py: 1.4x slower epochs)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        threads = cpu_threads_setting()
-        if threads and self.device.type == "cpu":
+        if self.device.type == "cpu":
             import torch
 
-            torch.set_num_threads(threads)
+            torch.set_num_threads(cpu_threads_setting() or available_cpus())
 
     def get_validator(self) -> RecordingValidator:
         return RecordingValidator(self.test_loader, self.save_dir, args=copy(self.args), _callbacks=self.callbacks)
@@ -106,18 +110,25 @@ class YoloclsTrainer(ClassificationTrainer):
         record = load_run_record(Path(self.save_dir)) if Path(self.save_dir, RUN_RECORD).is_file() else None
         return record.balance if record is not None else None
 
+    def _label_smoothing(self) -> float:
+        record = load_run_record(Path(self.save_dir)) if Path(self.save_dir, RUN_RECORD).is_file() else None
+        return float(record.args.get("label_smoothing") or 0.0) if record is not None else 0.0
+
     def set_class_weights(self) -> None:
         """Ultralytics' hook for class weights (its detection trainer sets `model.class_weights` here too): with
-        `--balance weights`, the model's criterion becomes class-weighted cross-entropy."""
+        `--balance weights` and/or label smoothing, the model's criterion becomes `RunLoss`."""
         balance = self._balance()
-        if balance is None or balance.mode != "weights" or not balance.weights:
+        weights = balance.weights if balance is not None and balance.mode == "weights" else None
+        smoothing = self._label_smoothing()
+        if not weights and not smoothing:
             return
         import torch
         from ultralytics.utils.torch_utils import unwrap_model
 
         model: Any = unwrap_model(self.model)  # type: ignore[arg-type]  # a module by now
-        model.class_weights = torch.tensor(balance.weights, dtype=torch.float32, device=self.device)
-        model.criterion = WeightedClassificationLoss(model.class_weights)
+        if weights:
+            model.class_weights = torch.tensor(weights, dtype=torch.float32, device=self.device)
+        model.criterion = RunLoss(model.class_weights if weights else None, smoothing)
 
     def build_dataset(self, img_path: str, mode: str = "train", batch: Any = None) -> Any:
         dataset = super().build_dataset(img_path, mode, batch)
