@@ -74,10 +74,12 @@ def test_balance_modes_train_and_change_the_loss(tmp_path):
 def test_label_smoothing_is_applied_by_the_runs_loss_not_dropped(tmp_path):
     """Ultralytics 8.4 drops `label_smoothing` with a warning; yolocls applies it in the run's loss: the training
     process's criterion smooths with the run's value (a smoothed loss of confident right answers is higher),
-    run.json records it, and Ultralytics' own args.yaml never receives the key."""
+    run.json records it, and Ultralytics' own args.yaml never receives the key. (And on the CPU the run trains
+    with every usable core, recorded in run.json.)"""
     import torch
     import yaml
 
+    from yolocls.core.limits import available_cpus
     from yolocls.training.runner import TrainOptions, train
 
     data = make_learnable_dataset(tmp_path, per_class=(16, 16, 16))
@@ -98,6 +100,7 @@ def test_label_smoothing_is_applied_by_the_runs_loss_not_dropped(tmp_path):
         assert record.status == "completed"
         assert json.loads((run_dir / "run.json").read_text())["args"]["label_smoothing"] == smoothing
         assert "label_smoothing" not in yaml.safe_load((run_dir / "args.yaml").read_text())
+        assert json.loads((run_dir / "run.json").read_text())["cpu_threads"] == available_cpus()  # not cores - 1
     expected = {name: float(torch.nn.functional.cross_entropy(confident["logits"], confident["cls"],
                                                                label_smoothing=ls)) for name, ls in
                 (("ls0.0", 0.0), ("ls0.3", 0.3))}

@@ -24,7 +24,7 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     w = p.add_mutually_exclusive_group()
     w.add_argument("--weights", type=Path, help="start from this checkpoint (.pt)")
     w.add_argument("--no-pretrained", action="store_true", help="train from scratch (model YAML)")
-    p.add_argument("--aug", help="augmentation set: none | light | standard | heavy (default: the preset's)")
+    p.add_argument("--aug", help="augmentation set: none | light | crops | standard | heavy (default: the preset's)")
     p.add_argument("--balance", choices=("auto", "none", "weights", "sampler"),
                    help="imbalanced classes: class-weighted loss, a class-balanced sampler, or none; auto "
                         "(the default): weights when the largest class has over 3x the images of the smallest")

@@ -69,7 +69,7 @@ class Progress:
     def on_train_start(self, trainer: Any) -> None:
         import torch
 
-        self.record.cpu_threads = torch.get_num_threads()  # as Ultralytics' device selection left it
+        self.record.cpu_threads = torch.get_num_threads()  # as the trainer set them (YoloclsTrainer)
         self.record.save(self.run_dir)
 
     def on_fit_epoch_end(self, trainer: Any) -> None:
