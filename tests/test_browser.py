@@ -369,7 +369,9 @@ def test_without_a_key_nothing_is_asked_and_images_load_directly(browser, tmp_pa
         dataset = plain.ready_dataset("nokey")
         browser.get(f"{plain.url}/datasets/{dataset}")
         wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#samples img"), what="samples")
+        # the thumbnails load lazily (loading="lazy"): far below the labelling sections, they wait to be scrolled to
         wait_for(browser, lambda d: d.execute_script(
+            "document.getElementById('samples').scrollIntoView();"
             "return [...document.querySelectorAll('#samples img')].every(i => i.complete && i.naturalWidth > 0)"),
             what="thumbnails")
         assert not browser.find_element(By.ID, "key-dialog").is_displayed()

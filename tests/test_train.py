@@ -78,7 +78,7 @@ def test_every_epoch_records_dashboard_metrics_and_a_preview(trained_run):
 def test_presets_are_data_and_listed(capsys):
     book = load_presets()
     assert {"small-fast", "balanced", "accurate"} <= set(book.presets)
-    assert {"none", "light", "standard", "heavy"} == set(book.augmentations)
+    assert {"none", "light", "crops", "standard", "heavy"} == set(book.augmentations)
     small = get_preset("small-fast")
     assert small.model == "yolov8n-cls" and small.args["imgsz"] == 320
     assert main(["presets"]) == 0
@@ -336,6 +336,23 @@ def test_early_stop_with_ties_records_the_truth(learnable_dataset, tmp_path, cap
     last = dict(zip(header, rows[-1]))
     assert record["last_metrics"]["metrics/accuracy_top1"] == pytest.approx(float(last["metrics/accuracy_top1"]))
 
+
+
+@pytest.mark.integration
+def test_a_time_budget_run_records_the_epochs_fitted_to_it(learnable_dataset, tmp_path, capsys):
+    """`time` (hours) replaces epochs: Ultralytics fits the epochs to the budget after each one; run.json follows
+    (epochs planned = the fitted count, not the preset's 100), and the CPU warning names the budget."""
+    runs = tmp_path / "runs"
+    code = main(["train", "--data", str(learnable_dataset), "--runs-dir", str(runs), "--name", "tb", "--preset",
+                 "cpu-small", "--imgsz", "32", "--batch", "8", "--device", "cpu", "--no-pretrained", "--no-report",
+                 "--set", "time=0.003", "--set", "warmup_epochs=0"])
+    assert code == 0
+    err = capsys.readouterr().err
+    assert "training on CPU (a time budget of 11s" in err and "100 epochs" not in err, err[-2000:]
+    record = json.loads((runs / "tb" / "run.json").read_text())
+    epochs = (runs / "tb" / "epochs.jsonl").read_text().splitlines()
+    assert record["status"] == "completed" and record["args"]["time"] == 0.003
+    assert record["epochs_completed"] == len(epochs) == record["epochs_planned"] < 100, record
 
 @pytest.mark.integration
 def test_ctrl_c_after_the_last_epoch_leaves_a_completed_run(learnable_dataset, tmp_path):

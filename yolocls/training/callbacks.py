@@ -80,6 +80,8 @@ class Progress:
         loss = _mean_loss(getattr(trainer, "tloss", None))
         self.recorder.record(trainer, epoch, loss)
         self.record.epochs_completed = epoch
+        if getattr(trainer.args, "time", None):  # a time budget: Ultralytics re-fits the epochs after each one
+            self.record.epochs_planned = epoch if trainer.stop else int(trainer.epochs)
         self.record.last_metrics = {"train_loss": loss, **metrics}
         best, best_metrics = best_from_results(read_results(self.run_dir))
         if best is not None:
