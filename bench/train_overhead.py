@@ -21,17 +21,25 @@ import sys
 import time
 from pathlib import Path
 
+from yolocls.core.offline import import_ultralytics
+from yolocls.training.hyperparams import ultralytics_args  # the keys yolocls applies itself, left out
+
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "bench" / "_work" / "train"
 
 
-ULTRALYTICS_THREADS = min(8, max(1, (os.cpu_count() or 1) - 1))  # ultralytics.utils.NUM_THREADS
+def ultralytics_threads() -> int:
+    """The torch threads Ultralytics trains with on the CPU."""
+    import_ultralytics()
+    from ultralytics.utils import NUM_THREADS
+
+    return int(NUM_THREADS)
 
 
 def timed(cmd: list[str]) -> float:
+    env = {**os.environ, "YOLOCLS_CPU_THREADS": str(ultralytics_threads())}
     t = time.perf_counter()
-    subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT,
-                   env={**os.environ, "YOLOCLS_CPU_THREADS": str(ULTRALYTICS_THREADS)})
+    subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT, env=env)
     return time.perf_counter() - t
 
 
@@ -52,8 +60,7 @@ def main() -> None:
     timed(ours_cmd("warmup"))  # untimed: warms the page cache and gives the resolved arguments
     resolved = json.loads((WORK / "yolocls" / "warmup" / "run.json").read_text())["args"]
     for r in range(args.rounds):
-        kept = {k: v for k, v in resolved.items() if k != "label_smoothing"}  # yolocls applies it itself
-        train_args = {**kept, "project": str(WORK / "direct"), "name": f"r{r}", "exist_ok": True,
+        train_args = {**ultralytics_args(resolved), "project": str(WORK / "direct"), "name": f"r{r}", "exist_ok": True,
                       "verbose": False}
         code = ("import os; os.environ['YOLO_OFFLINE']='true'; os.environ['YOLO_VERBOSE']='false'\n"
                 "from ultralytics import YOLO\n"

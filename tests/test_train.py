@@ -337,7 +337,6 @@ def test_early_stop_with_ties_records_the_truth(learnable_dataset, tmp_path, cap
     assert record["last_metrics"]["metrics/accuracy_top1"] == pytest.approx(float(last["metrics/accuracy_top1"]))
 
 
-
 @pytest.mark.integration
 def test_a_time_budget_run_records_the_epochs_fitted_to_it(learnable_dataset, tmp_path, capsys):
     """`time` (hours) replaces epochs: Ultralytics fits the epochs to the budget after each one; run.json follows
@@ -353,6 +352,7 @@ def test_a_time_budget_run_records_the_epochs_fitted_to_it(learnable_dataset, tm
     epochs = (runs / "tb" / "epochs.jsonl").read_text().splitlines()
     assert record["status"] == "completed" and record["args"]["time"] == 0.003
     assert record["epochs_completed"] == len(epochs) == record["epochs_planned"] < 100, record
+
 
 @pytest.mark.integration
 def test_ctrl_c_after_the_last_epoch_leaves_a_completed_run(learnable_dataset, tmp_path):
